@@ -1,0 +1,1 @@
+"""Total-duration predictor (issue: flow-matching duration)."""

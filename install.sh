@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Set up maskvox on a fresh Debian or Ubuntu machine: the system packages it uses, and a
+# virtual environment in .venv holding maskvox (editable) with its training and test
+# extras. Safe to run again: it installs only what is missing.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+# espeak-ng, flite, fortunes: the offline speech corpus recipe; sox: audio inspection;
+# pocketsphinx-testdata: real LibriVox clips; libsndfile1: soundfile's library.
+APT_PACKAGES=(espeak-ng flite sox fortunes pocketsphinx-testdata libsndfile1)
+missing=()
+for package in "${APT_PACKAGES[@]}"; do
+  dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
+done
+if ((${#missing[@]})); then
+  sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  echo "installing system packages: ${missing[*]}"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+python=${PYTHON:-python3}
+[ -x .venv/bin/python ] || "$python" -m venv .venv
+# Every install goes through constraints.txt: it pins torch to the local CPU build.
+.venv/bin/pip install -q --disable-pip-version-check -c constraints.txt -e ".[train,test]"
+# Test-only: the vocos package, to compare our Vocos modules with it. --no-deps because
+# it requires torchaudio, which has no build for this torch.
+.venv/bin/pip install -q --disable-pip-version-check -c constraints.txt --no-deps vocos==0.1.0
+echo "maskvox is installed in $(pwd)/.venv"

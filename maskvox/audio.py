@@ -1,0 +1,110 @@
+"""Audio in and out: any format soundfile reads, any rate, any channel count.
+
+Input is downmixed to mono and resampled with soxr (a real band-limited resampler, not
+torchaudio). Every problem a user can cause is an `AudioError` with one line naming the
+file; nothing is written unless it is written whole (`write_audio` renames a finished
+temporary file onto the target).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+from .errors import AudioError
+from .fileio import atomic_path
+
+SEMANTIC_RATE = 16000  # w2v-BERT 2.0 input
+ACOUSTIC_RATE = 24000  # acoustic codec input and output
+
+SILENCE_PEAK = 1e-4  # below this peak amplitude a recording counts as silent
+CLIP_LEVEL = 0.999  # samples at or above this magnitude count as clipped
+CLIPPED_FRACTION = 0.01  # more than 1% clipped samples: the recording is clipped
+
+
+def read_audio(path: str | Path) -> tuple[np.ndarray, int]:
+    """Read a file as float32 (frames, channels) and its sample rate."""
+    path = Path(path)
+    if not path.exists():
+        raise AudioError(f"audio file {path} does not exist")
+    if path.is_dir():
+        raise AudioError(f"{path} is a folder, not an audio file")
+    try:
+        data, rate = sf.read(str(path), dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError, TypeError) as err:
+        reason = str(err).split(":")[-1].strip() or "format not recognised"
+        raise AudioError(f"{path} is not a readable audio file ({reason})") from None
+    except OSError as err:
+        raise AudioError(f"cannot read {path}: {err.strerror or err}") from None
+    return data, rate
+
+
+def to_mono(data: np.ndarray) -> np.ndarray:
+    """(frames, channels) -> (frames,) by averaging the channels."""
+    return data.mean(axis=1) if data.ndim == 2 else data
+
+
+def resample(wav: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:
+    if from_rate == to_rate:
+        return wav.astype(np.float32, copy=False)
+    return soxr.resample(wav, from_rate, to_rate, quality="HQ").astype(np.float32, copy=False)
+
+
+def load_audio(path: str | Path, sample_rate: int) -> np.ndarray:
+    """Read, check for NaN/Inf and emptiness, downmix and resample: (samples,) float32."""
+    data, rate = read_audio(path)
+    if data.size == 0:
+        raise AudioError(f"{path} contains no audio samples")
+    if not np.isfinite(data).all():
+        raise AudioError(f"{path} contains NaN or infinite samples")
+    return resample(to_mono(data), rate, sample_rate)
+
+
+def check_audio(
+    wav: np.ndarray,
+    sample_rate: int,
+    name: str,
+    min_seconds: float | None = None,
+    max_seconds: float | None = None,
+    reject_clipping: bool = False,
+) -> np.ndarray:
+    """Raise AudioError if `wav` is empty, not finite, silent, too short or long, or clipped."""
+    if wav.size == 0:
+        raise AudioError(f"{name} contains no audio samples")
+    if not np.isfinite(wav).all():
+        raise AudioError(f"{name} contains NaN or infinite samples")
+    seconds = wav.size / sample_rate
+    if min_seconds is not None and seconds < min_seconds:
+        raise AudioError(f"{name} is too short: {seconds:.2f} s, at least {min_seconds:g} s needed")
+    if max_seconds is not None and seconds > max_seconds:
+        raise AudioError(f"{name} is too long: {seconds:.1f} s, at most {max_seconds:g} s allowed")
+    peak = float(np.abs(wav).max())
+    if peak < SILENCE_PEAK:
+        raise AudioError(f"{name} is silent (peak amplitude {peak:.1e})")
+    if reject_clipping:
+        clipped = float(np.mean(np.abs(wav) >= CLIP_LEVEL))
+        if clipped > CLIPPED_FRACTION:
+            raise AudioError(f"{name} is clipped ({clipped:.1%} of samples at full scale): use a cleaner recording")
+    return wav
+
+
+def write_audio(path: str | Path, wav: np.ndarray, sample_rate: int, subtype: str | None = None) -> Path:
+    """Write mono float audio atomically; the format follows the extension (.wav, .flac, ...)."""
+    path = Path(path)
+    wav = np.asarray(wav, dtype=np.float32).reshape(-1)
+    if not np.isfinite(wav).all():
+        raise ValueError("refusing to write NaN or infinite samples")
+    extension = path.suffix.lower().lstrip(".")
+    if not extension or extension.upper() not in sf.available_formats():
+        raise AudioError(f"cannot write {path}: unknown audio format '{path.suffix}' (use .wav or .flac)")
+    with atomic_path(path) as tmp:
+        sf.write(str(tmp), np.clip(wav, -1.0, 1.0), sample_rate, subtype=subtype, format=extension.upper())
+    return path
+
+
+def seconds_to_samples(seconds: float, sample_rate: int) -> int:
+    return int(math.floor(seconds * sample_rate + 0.5))

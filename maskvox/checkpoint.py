@@ -1,0 +1,226 @@
+"""Checkpoints: safetensors only, loaded strictly, found in a local folder or on the hub.
+
+A model location is either a local folder in the official hub layout (below) or a hub
+repo id, fetched through `huggingface_hub` (only the files needed; the local cache and
+`HF_HUB_OFFLINE` are honoured). Every mismatch is a `CheckpointError` naming the file and
+the first key that differs.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Mapping
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
+from torch import nn
+
+from .errors import CheckpointError, ModelNotAvailableError
+from .fileio import atomic_path
+
+# Where each module's weights live in `amphion/MaskGCT` (and in any folder of that layout).
+OFFICIAL_FILES = {
+    "semantic_codec": "semantic_codec/model.safetensors",
+    "codec_encoder": "acoustic_codec/model.safetensors",
+    "codec_decoder": "acoustic_codec/model_1.safetensors",
+    "t2s": "t2s_model/model.safetensors",
+    "s2a_1layer": "s2a_model/s2a_model_1layer/model.safetensors",
+    "s2a_full": "s2a_model/s2a_model_full/model.safetensors",
+}
+OFFICIAL_REPO = "amphion/MaskGCT"
+# maskvox writes the model sizes beside the weights (the official repo has no config file).
+CONFIG_FILE = "config.json"
+
+_REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+# ---------------------------------------------------------------------------------------
+# Reading and writing state dicts.
+
+
+def read_state_dict(path: str | Path, keys: set[str] | None = None) -> dict[str, torch.Tensor]:
+    """Tensors of a safetensors file (only `keys`, if given), memory-mapped from disk."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint file {path} does not exist")
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            names = handle.keys() if keys is None else [k for k in handle.keys() if k in keys]
+            return {name: handle.get_tensor(name) for name in names}
+    except (SafetensorError, OSError, ValueError) as err:
+        raise CheckpointError(f"checkpoint file {path} is not a readable safetensors file: {err}") from None
+
+
+def check_state_dict(expected: Mapping[str, torch.Tensor], found: Mapping[str, torch.Tensor], source: str) -> None:
+    """Raise CheckpointError on the first missing key, unexpected key or wrong shape."""
+    for key, tensor in expected.items():
+        if key not in found:
+            raise CheckpointError(f"{source}: missing key '{key}' (shape {list(tensor.shape)})")
+    for key in found:
+        if key not in expected:
+            raise CheckpointError(f"{source}: unexpected key '{key}'")
+    for key, tensor in expected.items():
+        if tuple(found[key].shape) != tuple(tensor.shape):
+            raise CheckpointError(
+                f"{source}: key '{key}' has shape {list(found[key].shape)}, the model expects {list(tensor.shape)}"
+            )
+
+
+def load_module(module: nn.Module, path: str | Path, prefix: str = "", keep_only_expected: bool = False) -> nn.Module:
+    """Load a safetensors file into `module` strictly.
+
+    `prefix`: only keys under it are read (and the prefix stripped).
+    `keep_only_expected`: keys the module does not have are not read, nor reported
+    (for loading the first blocks of a deeper model); every key it has must be there.
+    """
+    expected = module.state_dict()
+    wanted = {prefix + key for key in expected} if prefix or keep_only_expected else None
+    found = read_state_dict(path, keys=wanted)
+    if prefix:
+        found = {key[len(prefix):]: value for key, value in found.items()}
+    check_state_dict(expected, found, str(path))
+    module.load_state_dict(found, strict=True)
+    return module
+
+
+def save_module(module: nn.Module | Mapping[str, torch.Tensor], path: str | Path) -> None:
+    """Write a state dict as safetensors, atomically."""
+    state = module.state_dict() if isinstance(module, nn.Module) else dict(module)
+    tensors = {key: value.detach().cpu().contiguous() for key, value in state.items()}
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata={"format": "pt"})
+
+
+# ---------------------------------------------------------------------------------------
+# Finding files: local folder or hub.
+
+
+def hub_offline() -> bool:
+    """HF_HUB_OFFLINE as huggingface_hub reads it, but looked up at call time."""
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "on", "yes", "true"}
+
+
+def looks_like_repo_id(location: str) -> bool:
+    return bool(_REPO_ID.match(location)) and not Path(location).exists()
+
+
+def resolve_files(location: str | Path, files: list[str]) -> dict[str, Path]:
+    """Map each relative file name to a local path: from `location` if it is a folder,
+    else from the hub repo `location` (cache first; download unless offline)."""
+    location = str(location)
+    folder = Path(location).expanduser()
+    if folder.is_dir():
+        missing = [name for name in files if not (folder / name).is_file()]
+        if missing:
+            raise CheckpointError(f"checkpoint folder {folder} is missing {missing[0]}")
+        return {name: folder / name for name in files}
+    if not looks_like_repo_id(location):
+        raise CheckpointError(f"model location {location} is neither a folder nor a hub repo id (owner/name)")
+    return {name: _hub_file(location, name) for name in files}
+
+
+def _hub_file(repo_id: str, filename: str) -> Path:
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import (
+        EntryNotFoundError,
+        HfHubHTTPError,
+        LocalEntryNotFoundError,
+        RepositoryNotFoundError,
+    )
+
+    offline = hub_offline()
+    try:
+        return Path(
+            hf_hub_download(
+                repo_id,
+                filename,
+                cache_dir=os.environ.get("HF_HUB_CACHE") or None,
+                local_files_only=offline,
+            )
+        )
+    except LocalEntryNotFoundError:
+        why = "HF_HUB_OFFLINE is set" if offline else "the hub could not be reached"
+        raise ModelNotAvailableError(
+            f"{repo_id}: {filename} is not in the local Hugging Face cache and {why}. "
+            f"On a machine with network, run `hf download {repo_id} {filename} --local-dir DIR` "
+            f"(or download the whole repo), copy DIR here and pass it as the model folder."
+        ) from None
+    except RepositoryNotFoundError:
+        raise ModelNotAvailableError(f"hub repo {repo_id} does not exist (or is private)") from None
+    except EntryNotFoundError:
+        raise ModelNotAvailableError(f"hub repo {repo_id} has no file {filename}") from None
+    except (HfHubHTTPError, OSError) as err:
+        raise ModelNotAvailableError(f"{repo_id}: could not fetch {filename}: {err}") from None
+
+
+# ---------------------------------------------------------------------------------------
+# Whole model folders in the official layout.
+
+
+def load_model_config(location: str | Path):
+    """The sizes of the models at `location`: its config.json, else the official sizes.
+
+    The official hub repo has no config file (the sizes are those of the released
+    `maskgct.json`); folders and repos written by maskvox carry one.
+    """
+    from .config import ModelConfig, load_config
+
+    location = str(location)
+    folder = Path(location).expanduser()
+    if folder.is_dir():
+        path = folder / CONFIG_FILE
+        return load_config(path, ModelConfig) if path.is_file() else ModelConfig()
+    if location == OFFICIAL_REPO:
+        return ModelConfig()
+    try:
+        path = resolve_files(location, [CONFIG_FILE])[CONFIG_FILE]
+    except ModelNotAvailableError as err:
+        if "has no file" in str(err):
+            return ModelConfig()
+        raise
+    return load_config(path, ModelConfig)
+
+
+def has_module(location: str | Path, name: str) -> bool:
+    """Whether a local folder holds the weights of module `name` (hub repos: assumed)."""
+    folder = Path(str(location)).expanduser()
+    if folder.is_dir():
+        return (folder / OFFICIAL_FILES[name]).is_file()
+    return looks_like_repo_id(str(location))
+
+
+def write_model_folder(folder: str | Path, modules: dict[str, nn.Module], update_config) -> None:
+    """Save modules under their official file names and merge their sizes into config.json.
+
+    `update_config(cfg)` edits the folder's ModelConfig in place (only the sections of the
+    modules being written), so recipes that export different models into one folder do
+    not overwrite each other's sizes.
+    """
+    from .config import save_config
+
+    folder = Path(folder)
+    cfg = load_model_config(folder) if folder.is_dir() else None
+    if cfg is None:
+        from .config import ModelConfig
+
+        cfg = ModelConfig()
+    update_config(cfg)
+    for name, module in modules.items():
+        save_module(module, folder / OFFICIAL_FILES[name])
+    save_config(cfg, folder / CONFIG_FILE)
+
+
+def default_model_location() -> str:
+    """The demo checkpoint shipped inside the package (official layout, small sizes)."""
+    from importlib import resources
+
+    folder = Path(str(resources.files("maskvox") / "assets" / "demo"))
+    if not (folder / CONFIG_FILE).is_file():
+        raise ModelNotAvailableError(
+            f"no --model given and the demo checkpoint is not installed ({folder}): "
+            f"pass --model DIR (a folder in the official layout) or a hub repo id such as {OFFICIAL_REPO}"
+        )
+    return str(folder)

@@ -1,0 +1,31 @@
+"""Errors a user can cause.
+
+Each carries a one-line message; the command line prints that line and exits non-zero.
+Bugs raise ordinary exceptions.
+"""
+
+
+class UserError(Exception):
+    """A problem with what the user gave us: input files, arguments, checkpoints."""
+
+    exit_code = 2
+
+    def __init__(self, message: str):
+        # One line, always: the CLI prints it as is.
+        super().__init__(" ".join(str(message).split()))
+
+
+class AudioError(UserError):
+    """Missing, unreadable or unusable audio."""
+
+
+class ConfigError(UserError):
+    """A configuration file or override that does not fit the typed config."""
+
+
+class CheckpointError(UserError):
+    """A checkpoint folder or file that is missing, incomplete or mismatched."""
+
+
+class ModelNotAvailableError(CheckpointError):
+    """A model that is neither in a local folder nor obtainable from the hub."""

@@ -1,0 +1,152 @@
+"""Speech <-> tokens: the acoustic codec, plus the semantic path when it is available.
+
+`SpeechTokenizer.from_pretrained(location)` loads the acoustic codec of a model folder
+(or hub repo) and, if that location also has a semantic codec and the SSL model it needs
+can be found, the semantic path too. Tokens are saved in `.npz` code files:
+
+    acoustic_codes  (T, 12) int16
+    semantic_codes  (T',) int16, optional; T' can differ from T by a frame (the fbank
+                    front-end and the codec frame the signal differently), as in the reference
+    num_samples     original length at 24 kHz (the codec pads to whole frames)
+    sample_rate, frame_rate_hz, format_version
+"""
+
+from __future__ import annotations
+
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .audio import ACOUSTIC_RATE, SEMANTIC_RATE, check_audio, load_audio, resample
+from .checkpoint import has_module, load_model_config
+from .errors import ModelNotAvailableError, UserError
+from .fileio import atomic_path
+
+CODE_FILE_VERSION = 1
+
+
+@dataclass
+class SpeechTokens:
+    acoustic_codes: np.ndarray  # (T, n_quantizers) int
+    num_samples: int  # at 24 kHz, before padding to whole frames
+    semantic_codes: np.ndarray | None = None  # (T',) int
+    sample_rate: int = ACOUSTIC_RATE
+    frame_rate_hz: int = 50
+
+    @property
+    def seconds(self) -> float:
+        return self.num_samples / self.sample_rate
+
+    def save(self, path: str | Path) -> None:
+        arrays = {
+            "acoustic_codes": self.acoustic_codes.astype(np.int16),
+            "num_samples": np.int64(self.num_samples),
+            "sample_rate": np.int64(self.sample_rate),
+            "frame_rate_hz": np.int64(self.frame_rate_hz),
+            "format_version": np.int64(CODE_FILE_VERSION),
+        }
+        if self.semantic_codes is not None:
+            arrays["semantic_codes"] = self.semantic_codes.astype(np.int16)
+        with atomic_path(path) as tmp, open(tmp, "wb") as out:
+            np.savez(out, **arrays)
+
+    @classmethod
+    def load(cls, path: str | Path) -> "SpeechTokens":
+        path = Path(path)
+        if not path.is_file():
+            raise UserError(f"code file {path} does not exist")
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                arrays = {key: data[key] for key in data.files}
+        except (OSError, ValueError, zipfile.BadZipFile, EOFError):
+            raise UserError(f"{path} is not a maskvox code file (.npz written by `maskvox codec encode`)") from None
+        for key in ("acoustic_codes", "num_samples"):
+            if key not in arrays:
+                raise UserError(f"{path} is not a maskvox code file: no '{key}' array")
+        codes = arrays["acoustic_codes"]
+        if codes.ndim != 2 or not np.issubdtype(codes.dtype, np.integer):
+            raise UserError(f"{path}: acoustic_codes must be a (frames, quantizers) integer array, got {codes.dtype}{list(codes.shape)}")
+        return cls(
+            acoustic_codes=codes.astype(np.int64),
+            num_samples=int(arrays["num_samples"]),
+            semantic_codes=arrays["semantic_codes"].astype(np.int64) if "semantic_codes" in arrays else None,
+            sample_rate=int(arrays.get("sample_rate", ACOUSTIC_RATE)),
+            frame_rate_hz=int(arrays.get("frame_rate_hz", 50)),
+        )
+
+
+def pick_device(device: str) -> str:
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise UserError(f"device {device} asked for, but torch sees no CUDA GPU (use --device cpu)")
+    return device
+
+
+class SpeechTokenizer:
+    def __init__(self, acoustic_codec, semantic_codec=None, semantic_features=None, semantic_note: str = ""):
+        self.acoustic_codec = acoustic_codec
+        self.semantic_codec = semantic_codec
+        self.semantic_features = semantic_features
+        # Why the semantic path is absent, for the user (empty when it is present).
+        self.semantic_note = semantic_note
+
+    @property
+    def has_semantic(self) -> bool:
+        return self.semantic_codec is not None
+
+    @classmethod
+    def from_pretrained(cls, location: str | Path, device: str = "cpu", semantic: str = "auto") -> "SpeechTokenizer":
+        """semantic: "auto" (load it if available), "yes" (required), "no"."""
+        from maskvox.codecs.pretrained import load_acoustic_codec, load_semantic_codec, load_semantic_features
+
+        cfg = load_model_config(location)
+        acoustic = load_acoustic_codec(location, cfg, device)
+        if semantic == "no":
+            return cls(acoustic, semantic_note="semantic ids not asked for")
+        if not has_module(location, "semantic_codec"):
+            if semantic == "yes":
+                raise ModelNotAvailableError(f"{location} has no semantic codec (semantic_codec/model.safetensors)")
+            return cls(acoustic, semantic_note=f"no semantic codec in {location}")
+        try:
+            features = load_semantic_features(cfg.semantic_features, location, device)
+        except ModelNotAvailableError as err:
+            if semantic == "yes":
+                raise
+            return cls(acoustic, semantic_note=f"semantic model unavailable: {err}")
+        return cls(acoustic, load_semantic_codec(location, cfg, device), features)
+
+    def encode_file(self, path: str | Path) -> SpeechTokens:
+        wav = check_audio(load_audio(path, ACOUSTIC_RATE), ACOUSTIC_RATE, str(path))
+        return self.encode(wav)
+
+    @torch.no_grad()
+    def encode(self, wav_24k: np.ndarray) -> SpeechTokens:
+        """Mono float waveform at 24 kHz -> tokens."""
+        device = next(self.acoustic_codec.parameters()).device
+        codes = self.acoustic_codec.encode(torch.from_numpy(wav_24k)[None].to(device))[0]
+        semantic = None
+        if self.has_semantic:
+            wav_16k = resample(wav_24k, ACOUSTIC_RATE, SEMANTIC_RATE)
+            features, _ = self.semantic_features([wav_16k])
+            semantic = self.semantic_codec.quantize(features)[0][0].cpu().numpy()
+        return SpeechTokens(codes.cpu().numpy(), int(wav_24k.size), semantic)
+
+    @torch.no_grad()
+    def decode(self, tokens: SpeechTokens) -> np.ndarray:
+        """Tokens -> mono float waveform at 24 kHz, trimmed to the encoded length."""
+        codec = self.acoustic_codec
+        codes = tokens.acoustic_codes
+        layers, size = codec.cfg.decoder.num_quantizers, codec.cfg.decoder.codebook_size
+        if codes.shape[1] > layers:
+            raise UserError(f"the codes have {codes.shape[1]} quantizer layers, this codec has {layers}")
+        if codes.size and (codes.min() < 0 or codes.max() >= size):
+            raise UserError(f"code ids must lie in 0..{size - 1}, found {codes.min()}..{codes.max()}")
+        if codes.shape[0] == 0:
+            raise UserError("the code file holds no frames")
+        device = next(codec.parameters()).device
+        wav = codec.decode(torch.from_numpy(codes)[None].to(device))[0].cpu().numpy()
+        return wav[: tokens.num_samples]

@@ -1,0 +1,153 @@
+"""Train the acoustic codec (DAC-style encoder, factorized RVQ, Vocos decoder) with GAN losses.
+
+    python -m recipes.acoustic_codec.train --config recipes/acoustic_codec/configs/demo.yaml \
+        --set data.train_manifest=data/corpus/train.jsonl --set run.exp_dir=exp/acoustic_codec
+
+Losses: multi-scale mel L1 (x15), least-squares adversarial against multi-period and
+multi-resolution STFT discriminators (x1), feature matching (x2), and the quantizers'
+commitment and codebook losses. The adversarial terms start at `adversarial_start_step`
+(a mel-only warm-up that speeds up small runs). Runs resume from their newest checkpoint;
+each checkpoint also exports the generator (EMA weights if enabled) in the official layout
+to `export_dir`: acoustic_codec/model.safetensors (encoder), model_1.safetensors (decoder).
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from maskvox.checkpoint import write_model_folder
+from maskvox.codecs.acoustic import AcousticCodec
+from maskvox.codecs.gan import (
+    CodecDiscriminator,
+    DiscriminatorConfig,
+    GanLossConfig,
+    MultiScaleMelLoss,
+    discriminator_loss,
+    feature_matching_loss,
+    generator_adversarial_loss,
+)
+from maskvox.config import AcousticCodecConfig
+
+from ..common.data import AudioDataConfig, AudioSegments, total_seconds
+from ..common.cli import forever, run_recipe
+from ..common.trainer import RunConfig, TrainingRun
+
+
+@dataclass
+class OptimConfig:
+    lr: float = 1e-4
+    disc_lr: float = 1e-4
+    betas: tuple[float, ...] = (0.8, 0.99)
+    lr_decay: float = 0.999996  # per step (exponential), as in DAC
+    grad_clip: float = 1000.0
+    disc_grad_clip: float = 10.0
+
+
+@dataclass
+class AcousticCodecTrainConfig:
+    model: AcousticCodecConfig = field(default_factory=AcousticCodecConfig)
+    discriminator: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)
+    loss: GanLossConfig = field(default_factory=GanLossConfig)
+    data: AudioDataConfig = field(default_factory=AudioDataConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    run: RunConfig = field(default_factory=RunConfig)
+    adversarial_start_step: int = 0
+    export_dir: str = ""  # official-layout model folder; empty: <exp_dir>/export
+
+
+class CodecGenerator(nn.Module):
+    """Encoder + quantizer + decoder as one module, so one optimizer and DDP wrap cover it."""
+
+    def __init__(self, cfg: AcousticCodecConfig):
+        super().__init__()
+        self.codec = AcousticCodec(cfg)
+
+    def forward(self, wav: torch.Tensor):
+        """(B, N) -> reconstruction (B, N) and the quantizer output."""
+        latents = self.codec.encoder(wav[:, None, :])
+        vq = self.codec.decoder.quantize(latents)
+        return self.codec.decoder(vq.quantized)[:, 0, : wav.shape[-1]], vq
+
+
+def train(cfg: AcousticCodecTrainConfig) -> TrainingRun:
+    run = TrainingRun(cfg.run, full_config=cfg)
+    sample_rate = cfg.model.sample_rate
+    hop = math.prod(cfg.model.encoder.up_ratios)
+    segment = max(hop, round(cfg.data.segment_seconds * sample_rate / hop) * hop)
+    dataset = AudioSegments(cfg.data.train_manifest, sample_rate, segment, cfg.data, quiet=cfg.run.quiet)
+    if run.is_main and not cfg.run.quiet:
+        print(f"{len(dataset)} utterances, {total_seconds(dataset, sample_rate) / 60:.1f} min of audio", file=sys.stderr)
+    loader = torch.utils.data.DataLoader(
+        dataset, batch_size=cfg.data.batch_size, shuffle=True, drop_last=len(dataset) >= cfg.data.batch_size,
+        num_workers=cfg.data.num_workers,
+    )
+
+    generator = CodecGenerator(cfg.model)
+    discriminator = CodecDiscriminator(cfg.discriminator)
+    mel_loss = MultiScaleMelLoss(sample_rate, cfg.loss.mel).to(run.device)
+    betas = tuple(cfg.optim.betas)
+    g_optim = torch.optim.AdamW(generator.parameters(), lr=cfg.optim.lr, betas=betas)
+    d_optim = torch.optim.AdamW(discriminator.parameters(), lr=cfg.optim.disc_lr, betas=betas)
+    g_sched = torch.optim.lr_scheduler.ExponentialLR(g_optim, cfg.optim.lr_decay)
+    d_sched = torch.optim.lr_scheduler.ExponentialLR(d_optim, cfg.optim.lr_decay)
+    generator, discriminator, g_optim, d_optim, loader, g_sched, d_sched = run.prepare(
+        generator, discriminator, g_optim, d_optim, loader, g_sched, d_sched
+    )
+    run.track_ema(generator)
+    run.resume()
+
+    def export() -> None:
+        codec = run.weights_for_export(generator).codec
+        write_model_folder(
+            cfg.export_dir or f"{cfg.run.exp_dir}/export",
+            {"codec_encoder": codec.encoder, "codec_decoder": codec.decoder},
+            lambda model_cfg: setattr(model_cfg, "acoustic_codec", cfg.model),
+        )
+
+    batches = forever(loader)
+    generator.train()
+    discriminator.train()
+    for step in run.steps():
+        wav = next(batches)
+        adversarial = step >= cfg.adversarial_start_step
+        with run.accelerator.autocast():
+            generated, vq = generator(wav)
+        if adversarial:
+            with run.accelerator.autocast():
+                d_loss = discriminator_loss(discriminator(wav[:, None]), discriminator(generated.detach()[:, None]))
+            run.backward(d_loss, d_optim, discriminator.parameters(), cfg.optim.disc_grad_clip)
+            d_sched.step()
+            run.log(**{"disc/loss": d_loss})
+        with run.accelerator.autocast():
+            losses = {"gen/mel": mel_loss(generated.float(), wav), "gen/vq": vq.commitment_loss.sum() + vq.codebook_loss.sum()}
+            if adversarial:
+                fake = discriminator(generated[:, None])
+                with torch.no_grad():
+                    real = discriminator(wav[:, None])
+                losses["gen/adversarial"] = generator_adversarial_loss(fake)
+                losses["gen/feature_matching"] = feature_matching_loss(real, fake)
+        weights = {
+            "gen/mel": cfg.loss.mel_weight, "gen/vq": cfg.loss.vq_weight,
+            "gen/adversarial": cfg.loss.adversarial_weight, "gen/feature_matching": cfg.loss.feature_matching_weight,
+        }
+        total = sum(weights[name] * value for name, value in losses.items())
+        grad_norm = run.backward(total, g_optim, generator.parameters(), cfg.optim.grad_clip)
+        g_sched.step()
+        run.update_ema(generator)
+        run.log(**losses, **{"gen/total": total, "gen/grad_norm": grad_norm})
+        run.maybe_save(export)
+    run.finish(export)
+    return run
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_recipe(AcousticCodecTrainConfig, train, __doc__, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

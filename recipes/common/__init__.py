@@ -1,0 +1,1 @@
+"""Pieces every recipe shares: manifests, data, the training run."""

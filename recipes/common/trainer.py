@@ -1,0 +1,264 @@
+"""The training run every recipe shares: devices, resuming, logging, EMA, loss curves.
+
+Built on `accelerate`, so one script runs on a CPU, one GPU, or several processes
+(`accelerate launch` or `torchrun`). A run lives in `exp_dir`:
+
+    config.yaml            the full config of the run
+    log.jsonl              averaged losses every `log_every` steps
+    loss.png               the loss curves
+    checkpoints/step_N/    model, optimizer, scheduler, RNG and step (resume from the newest)
+
+A checkpoint folder is written under a temporary name and renamed when complete, so a
+crash never leaves a half-written checkpoint to resume from.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from maskvox.config import save_config
+from maskvox.fileio import atomic_path
+
+
+@dataclass
+class RunConfig:
+    exp_dir: str = "exp/run"
+    max_steps: int = 100_000
+    log_every: int = 50
+    save_every: int = 1000
+    keep_checkpoints: int = 2
+    seed: int = 1234
+    mixed_precision: str = "auto"  # "no", "bf16", "fp16", or "auto": bf16 where the GPU has it
+    ema_decay: float = 0.0  # 0 disables the exponential moving average of the weights
+    quiet: bool = False
+
+
+class StepCounter:
+    """The global step, saved and restored with the checkpoints."""
+
+    def __init__(self):
+        self.step = 0
+
+    def state_dict(self) -> dict:
+        return {"step": self.step}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.step = int(state["step"])
+
+
+def resolve_mixed_precision(choice: str) -> str:
+    if choice != "auto":
+        return choice
+    if torch.cuda.is_available() and torch.cuda.is_bf16_supported():
+        return "bf16"
+    return "no"
+
+
+class TrainingRun:
+    def __init__(self, run: RunConfig, full_config=None):
+        from accelerate import Accelerator
+        from accelerate.utils import set_seed
+
+        self.cfg = run
+        self.accelerator = Accelerator(mixed_precision=resolve_mixed_precision(run.mixed_precision))
+        set_seed(run.seed)
+        self.exp_dir = Path(run.exp_dir)
+        self.checkpoint_dir = self.exp_dir / "checkpoints"
+        self.counter = StepCounter()
+        self.accelerator.register_for_checkpointing(self.counter)
+        self.ema: nn.Module | None = None
+        self._sums: dict[str, float] = defaultdict(float)
+        self._counts: dict[str, int] = defaultdict(int)
+        if self.is_main:
+            self.exp_dir.mkdir(parents=True, exist_ok=True)
+            if full_config is not None:
+                save_config(full_config, self.exp_dir / "config.yaml")
+
+    # -- set-up ---------------------------------------------------------------------------
+
+    @property
+    def is_main(self) -> bool:
+        return self.accelerator.is_main_process
+
+    @property
+    def device(self) -> torch.device:
+        return self.accelerator.device
+
+    @property
+    def step(self) -> int:
+        return self.counter.step
+
+    def prepare(self, *objects):
+        return self.accelerator.prepare(*objects)
+
+    def track_ema(self, model: nn.Module) -> None:
+        """Keep an exponential moving average of `model` (if ema_decay > 0), checkpointed too."""
+        if self.cfg.ema_decay <= 0:
+            return
+        from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+        self.ema = AveragedModel(
+            self.accelerator.unwrap_model(model),
+            multi_avg_fn=get_ema_multi_avg_fn(self.cfg.ema_decay),
+            use_buffers=True,
+        )
+        self.accelerator.register_for_checkpointing(self.ema)
+
+    def update_ema(self, model: nn.Module) -> None:
+        if self.ema is not None:
+            self.ema.update_parameters(self.accelerator.unwrap_model(model))
+
+    def weights_for_export(self, model: nn.Module) -> nn.Module:
+        """The EMA weights if tracked, else the model's own."""
+        return self.ema.module if self.ema is not None else self.accelerator.unwrap_model(model)
+
+    # -- resuming and saving ----------------------------------------------------------------
+
+    def checkpoints(self) -> list[Path]:
+        found = [p for p in self.checkpoint_dir.glob("step_*") if p.is_dir() and p.name[5:].isdigit()]
+        return sorted(found, key=lambda p: int(p.name[5:]))
+
+    def resume(self) -> bool:
+        """Load the newest complete checkpoint, if any; trims the log to its step."""
+        existing = self.checkpoints()
+        if not existing:
+            return False
+        self.accelerator.load_state(str(existing[-1]))
+        if self.is_main:
+            self._trim_log(self.step)
+        return True
+
+    def save(self) -> Path:
+        final = self.checkpoint_dir / f"step_{self.step}"
+        partial = self.checkpoint_dir / f".partial_step_{self.step}"
+        if self.is_main and partial.exists():
+            shutil.rmtree(partial)
+        self.accelerator.wait_for_everyone()
+        self.accelerator.save_state(str(partial))
+        self.accelerator.wait_for_everyone()
+        if self.is_main:
+            if final.exists():
+                shutil.rmtree(final)
+            partial.rename(final)
+            for old in self.checkpoints()[: -self.cfg.keep_checkpoints]:
+                shutil.rmtree(old)
+        return final
+
+    # -- the loop -----------------------------------------------------------------------------
+
+    def steps(self) -> Iterator[int]:
+        """Step numbers from the current one to max_steps, with a progress bar."""
+        bar = tqdm(
+            total=self.cfg.max_steps, initial=self.step, disable=self.cfg.quiet or not self.is_main,
+            desc=self.exp_dir.name, dynamic_ncols=True,
+        )
+        self._bar = bar
+        try:
+            while self.step < self.cfg.max_steps:
+                yield self.step
+                self.counter.step += 1
+                bar.update(1)
+                if self.step % self.cfg.log_every == 0:
+                    self._flush_log()
+        finally:
+            bar.close()
+
+    def log(self, **losses: float | torch.Tensor) -> None:
+        for name, value in losses.items():
+            value = float(value.detach()) if isinstance(value, torch.Tensor) else float(value)
+            if math.isfinite(value):
+                self._sums[name] += value
+                self._counts[name] += 1
+
+    def backward(self, loss: torch.Tensor, optimizer, parameters, max_norm: float) -> float:
+        """Backward, clip, step; returns the gradient norm before clipping."""
+        optimizer.zero_grad(set_to_none=True)
+        self.accelerator.backward(loss)
+        norm = self.accelerator.clip_grad_norm_(parameters, max_norm)
+        optimizer.step()
+        return float(norm)
+
+    def maybe_save(self, export: Callable[[], None] | None = None) -> None:
+        if self.step % self.cfg.save_every == 0 and self.step > 0:
+            self.save()
+            if export is not None and self.is_main:
+                export()
+
+    def finish(self, export: Callable[[], None] | None = None) -> None:
+        self._flush_log()
+        if not self.checkpoints() or self.checkpoints()[-1].name != f"step_{self.step}":
+            self.save()
+        if self.is_main:
+            if export is not None:
+                export()
+            plot_losses(self.exp_dir / "log.jsonl", self.exp_dir / "loss.png")
+        self.accelerator.wait_for_everyone()
+
+    # -- logging --------------------------------------------------------------------------------
+
+    def _flush_log(self) -> None:
+        if not self._counts:
+            return
+        record = {"step": self.step}
+        record.update({name: self._sums[name] / self._counts[name] for name in sorted(self._sums)})
+        self._sums.clear()
+        self._counts.clear()
+        if self.is_main:
+            with open(self.exp_dir / "log.jsonl", "a", encoding="utf-8") as out:
+                out.write(json.dumps(record) + "\n")
+            shown = {k.split("/")[-1]: f"{v:.3g}" for k, v in record.items() if k != "step"}
+            self._bar.set_postfix(shown, refresh=False)
+
+    def _trim_log(self, step: int) -> None:
+        """Drop log lines written after the checkpoint we resume from (they will be redone)."""
+        log = self.exp_dir / "log.jsonl"
+        if not log.exists():
+            return
+        kept = [line for line in log.read_text().splitlines() if line.strip() and json.loads(line)["step"] <= step]
+        with atomic_path(log) as tmp:
+            tmp.write_text("".join(line + "\n" for line in kept))
+
+
+def read_log(path: str | Path) -> list[dict]:
+    path = Path(path)
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def plot_losses(log_path: str | Path, png_path: str | Path) -> None:
+    """One panel per loss, against the step."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    records = read_log(log_path)
+    names = sorted({key for record in records for key in record if key != "step"})
+    if not names:
+        return
+    columns = min(3, len(names))
+    rows = math.ceil(len(names) / columns)
+    figure, axes = plt.subplots(rows, columns, figsize=(4.5 * columns, 3 * rows), squeeze=False)
+    for axis, name in zip(axes.flat, names):
+        points = [(r["step"], r[name]) for r in records if name in r]
+        axis.plot([p[0] for p in points], [p[1] for p in points], linewidth=1)
+        axis.set_title(name, fontsize=9)
+        axis.set_xlabel("step", fontsize=8)
+        axis.grid(alpha=0.3)
+    for axis in list(axes.flat)[len(names):]:
+        axis.axis("off")
+    figure.tight_layout()
+    with atomic_path(png_path) as tmp:
+        figure.savefig(tmp, dpi=90)
+    plt.close(figure)

@@ -1,0 +1,180 @@
+"""Train the semantic codec: a VQ-VAE over normalised SSL features (w2v-BERT 2.0 layer 17).
+
+    python -m recipes.semantic_codec.train --config recipes/semantic_codec/configs/official.yaml \
+        --set data.train_manifest=data/corpus/train.jsonl --set run.exp_dir=exp/semantic_codec
+
+Stage 1 extracts the features of every utterance once (frozen SSL model, first `layer`
+blocks) into `data.feature_cache` as float16 .npy files, written atomically: an
+interrupted extraction resumes where it stopped, and several processes split the work.
+Stage 2 trains on random crops: L1 reconstruction (x `l1_weight`, as Amphion's RepCodec
+family) + optional MSE + the quantizer's codebook and commitment losses. Checkpoints
+export `semantic_codec/model.safetensors` and the config to `export_dir`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from maskvox.audio import load_audio
+from maskvox.checkpoint import write_model_folder
+from maskvox.codecs.pretrained import load_semantic_features
+from maskvox.codecs.semantic import SemanticCodec
+from maskvox.config import SemanticCodecConfig, SemanticFeaturesConfig
+from maskvox.errors import UserError
+from maskvox.fileio import atomic_path
+
+from ..common.manifest import Utterance, read_manifest
+from ..common.cli import forever, run_recipe
+from ..common.trainer import RunConfig, TrainingRun
+
+
+@dataclass
+class SemanticDataConfig:
+    train_manifest: str = ""
+    segment_frames: int = 100  # 2 s at 50 Hz
+    batch_size: int = 16
+    feature_cache: str = ""  # empty: <exp_dir>/features
+
+
+@dataclass
+class SemanticOptimConfig:
+    lr: float = 1e-4
+    betas: tuple[float, ...] = (0.9, 0.99)
+    weight_decay: float = 0.0
+    lr_decay: float = 0.999996
+    grad_clip: float = 1.0
+
+
+@dataclass
+class SemanticLossConfig:
+    l1_weight: float = 32.0
+    mse_weight: float = 0.0
+    vq_weight: float = 1.0
+
+
+@dataclass
+class SemanticCodecTrainConfig:
+    model: SemanticCodecConfig = field(default_factory=SemanticCodecConfig)
+    features: SemanticFeaturesConfig = field(default_factory=SemanticFeaturesConfig)
+    data: SemanticDataConfig = field(default_factory=SemanticDataConfig)
+    optim: SemanticOptimConfig = field(default_factory=SemanticOptimConfig)
+    loss: SemanticLossConfig = field(default_factory=SemanticLossConfig)
+    run: RunConfig = field(default_factory=RunConfig)
+    export_dir: str = ""  # official-layout model folder; empty: <exp_dir>/export
+
+
+def feature_path(cache: Path, item: Utterance) -> Path:
+    # The id names the file; a hash of the audio path keeps two corpora with equal ids apart.
+    digest = hashlib.sha1(str(Path(item.audio).resolve()).encode()).hexdigest()[:8]
+    return cache / f"{item.id}.{digest}.npy"
+
+
+def extract_features(cfg: SemanticCodecTrainConfig, items: list[Utterance], cache: Path, run: TrainingRun) -> None:
+    """Stage 1: features of every utterance, skipping those already cached."""
+    world, rank = run.accelerator.num_processes, run.accelerator.process_index
+    todo = [item for item in items[rank::world] if not feature_path(cache, item).exists()]
+    if todo:
+        extractor = load_semantic_features(cfg.features, device=str(run.device))
+        rate = cfg.features.sample_rate
+        for item in tqdm(todo, desc="features", disable=cfg.run.quiet or not run.is_main):
+            features, _ = extractor([load_audio(item.audio, rate)])
+            if features.shape[-1] != cfg.model.hidden_size:
+                raise UserError(
+                    f"the SSL model gives {features.shape[-1]}-dimensional features, "
+                    f"model.hidden_size is {cfg.model.hidden_size}"
+                )
+            with atomic_path(feature_path(cache, item)) as tmp, open(tmp, "wb") as out:
+                np.save(out, features[0].cpu().numpy().astype(np.float16))
+    run.accelerator.wait_for_everyone()
+
+
+class FeatureCrops(torch.utils.data.Dataset):
+    """Random crops of `frames` frames (zero-padded if shorter) from cached features."""
+
+    def __init__(self, paths: list[Path], frames: int):
+        self.features = [np.load(p, mmap_mode="r") for p in paths]
+        self.frames = frames
+
+    def __len__(self) -> int:
+        return len(self.features)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        features = self.features[index]
+        length = features.shape[0]
+        start = int(torch.randint(0, max(1, length - self.frames + 1), ()).item())
+        crop = torch.from_numpy(np.asarray(features[start : start + self.frames], dtype=np.float32))
+        mask = torch.ones(crop.shape[0])
+        pad = self.frames - crop.shape[0]
+        return F.pad(crop, (0, 0, 0, pad)), F.pad(mask, (0, pad))
+
+
+def codebook_perplexity(codes: torch.Tensor, codebook_size: int) -> float:
+    """exp(entropy) of the code histogram: how many codes are effectively in use."""
+    probabilities = torch.bincount(codes.flatten(), minlength=codebook_size).float() / codes.numel()
+    return float(torch.exp(-(probabilities * torch.log(probabilities + 1e-10)).sum()))
+
+
+def train(cfg: SemanticCodecTrainConfig) -> TrainingRun:
+    run = TrainingRun(cfg.run, full_config=cfg)
+    items = read_manifest(cfg.data.train_manifest)
+    cache = Path(cfg.data.feature_cache or f"{cfg.run.exp_dir}/features")
+    cache.mkdir(parents=True, exist_ok=True)
+    extract_features(cfg, items, cache, run)
+    dataset = FeatureCrops([feature_path(cache, item) for item in items], cfg.data.segment_frames)
+    loader = torch.utils.data.DataLoader(
+        dataset, batch_size=cfg.data.batch_size, shuffle=True, drop_last=len(dataset) >= cfg.data.batch_size
+    )
+    model = SemanticCodec(cfg.model)
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=cfg.optim.lr, betas=tuple(cfg.optim.betas), weight_decay=cfg.optim.weight_decay
+    )
+    scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, cfg.optim.lr_decay)
+    model, optimizer, loader, scheduler = run.prepare(model, optimizer, loader, scheduler)
+    run.track_ema(model)
+    run.resume()
+
+    def export() -> None:
+        def update(model_cfg):
+            model_cfg.semantic_codec = cfg.model
+            model_cfg.semantic_features = cfg.features
+
+        write_model_folder(cfg.export_dir or f"{cfg.run.exp_dir}/export", {"semantic_codec": run.weights_for_export(model)}, update)
+
+    batches = forever(loader)
+    model.train()
+    for _ in run.steps():
+        features, mask = next(batches)
+        with run.accelerator.autocast():
+            reconstruction, vq = model(features)
+        frames = mask.sum().clamp(min=1)
+        error = (reconstruction.float() - features) * mask[..., None]
+        l1 = error.abs().mean(-1).sum() / frames
+        mse = error.pow(2).mean(-1).sum() / frames
+        vq_loss = vq.commitment_loss.sum() + vq.codebook_loss.sum()
+        total = cfg.loss.l1_weight * l1 + cfg.loss.mse_weight * mse + cfg.loss.vq_weight * vq_loss
+        grad_norm = run.backward(total, optimizer, model.parameters(), cfg.optim.grad_clip)
+        scheduler.step()
+        run.update_ema(model)
+        run.log(**{
+            "loss/l1": l1, "loss/mse": mse, "loss/vq": vq_loss, "loss/total": total, "grad_norm": grad_norm,
+            "codebook_perplexity": codebook_perplexity(vq.codes[:, mask.bool()], cfg.model.codebook_size),
+        })
+        run.maybe_save(export)
+    run.finish(export)
+    return run
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_recipe(SemanticCodecTrainConfig, train, __doc__, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

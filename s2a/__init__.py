@@ -1,0 +1,1 @@
+"""Semantic-to-acoustic masked generative transformer (issue: T2S and S2A)."""

@@ -1,0 +1,1 @@
+"""Text-to-semantic masked generative transformer (issue: T2S and S2A)."""

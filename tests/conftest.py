@@ -1,0 +1,41 @@
+"""Test set-up: one thread for torch (two busy cores make its pool crawl), shared fixtures."""
+
+import os
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+import factories  # noqa: E402
+
+torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="session")
+def reference_dir() -> Path:
+    if not factories.REFERENCE_DIR.is_dir():
+        pytest.fail(f"reference data not found at {factories.REFERENCE_DIR}: the repository's sibling folder shared/reference is needed")
+    return factories.REFERENCE_DIR
+
+
+@pytest.fixture(scope="session")
+def golden_dir(reference_dir) -> Path:
+    folder = Path(os.environ.get("MASKVOX_GOLDEN", reference_dir / "golden" / "mini_seed0"))
+    if not (folder / "config.json").is_file():
+        pytest.fail(f"golden folder {folder} has no config.json (set MASKVOX_GOLDEN to a golden folder)")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory) -> Path:
+    """Random tiny codecs + tiny SSL model in the official folder layout (read-only for tests)."""
+    return factories.tiny_model_folder(tmp_path_factory.mktemp("tiny_model"))
+
+
+@pytest.fixture(scope="session")
+def tiny_acoustic_model(tmp_path_factory) -> Path:
+    return factories.tiny_model_folder(tmp_path_factory.mktemp("tiny_acoustic"), with_semantic=False)

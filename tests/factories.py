@@ -1,0 +1,82 @@
+"""Small models and files the tests build for themselves (nothing is downloaded)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+REFERENCE_DIR = REPO_ROOT.parent / "shared" / "reference"
+EXAMPLE_PROMPT = REPO_ROOT / "egs" / "clone" / "prompt.wav"
+EXAMPLE_PROMPT_TEXT = REPO_ROOT / "egs" / "clone" / "prompt.txt"
+
+TINY_SSL_HIDDEN = 32
+
+
+def tiny_w2v_bert_folder(folder: Path, layers: int = 3, hidden: int = TINY_SSL_HIDDEN, seed: int = 0) -> Path:
+    """A random Wav2Vec2-BERT checkpoint in transformers' layout, with feature statistics."""
+    from transformers import SeamlessM4TFeatureExtractor, Wav2Vec2BertConfig, Wav2Vec2BertModel
+
+    torch.manual_seed(seed)
+    config = Wav2Vec2BertConfig(
+        hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=2, intermediate_size=2 * hidden,
+        output_hidden_size=hidden,
+    )
+    Wav2Vec2BertModel(config).save_pretrained(str(folder))
+    SeamlessM4TFeatureExtractor().save_pretrained(str(folder))
+    rng = np.random.default_rng(seed)
+    np.savez(folder / "stats.npz", mean=rng.normal(size=hidden).astype(np.float32) * 0.1,
+             var=(1 + rng.random(hidden)).astype(np.float32))
+    return folder
+
+
+def tiny_model_folder(folder: Path, with_semantic: bool = True, seed: int = 0) -> Path:
+    """A model folder in the official layout with random tiny codecs (and a tiny SSL model)."""
+    from maskvox.checkpoint import write_model_folder
+    from maskvox.codecs.acoustic import AcousticCodec
+    from maskvox.codecs.semantic import SemanticCodec
+    from maskvox.config import SemanticCodecConfig, SemanticFeaturesConfig, preset
+
+    torch.manual_seed(seed)
+    cfg = preset("tiny")
+    codec = AcousticCodec(cfg.acoustic_codec)
+    modules = {"codec_encoder": codec.encoder, "codec_decoder": codec.decoder}
+    semantic_cfg = SemanticCodecConfig(hidden_size=TINY_SSL_HIDDEN, vocos_dim=32, vocos_intermediate_dim=64, vocos_num_layers=1)
+    if with_semantic:
+        modules["semantic_codec"] = SemanticCodec(semantic_cfg)
+        tiny_w2v_bert_folder(folder / "semantic_features")
+
+    def update(model_cfg):
+        model_cfg.acoustic_codec = cfg.acoustic_codec
+        model_cfg.semantic_codec = semantic_cfg
+        model_cfg.semantic_features = SemanticFeaturesConfig(model="semantic_features", layer=2, stats="semantic_features/stats.npz")
+
+    write_model_folder(folder, modules, update)
+    return folder
+
+
+def write_wav(path: Path, wav: np.ndarray, rate: int) -> Path:
+    import soundfile as sf
+
+    sf.write(str(path), wav, rate)
+    return path
+
+
+def speechlike(seconds: float, rate: int, seed: int = 0) -> np.ndarray:
+    """A voiced, amplitude-modulated test signal (not speech, but not silence or noise)."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * rate)) / rate
+    f0 = 120 + 30 * np.sin(2 * np.pi * 0.7 * t)
+    phase = 2 * np.pi * np.cumsum(f0) / rate
+    voiced = sum(np.sin(k * phase) / k for k in range(1, 12))
+    envelope = 0.5 + 0.5 * np.sin(2 * np.pi * 3 * t) ** 2
+    return (0.2 * voiced * envelope + 0.003 * rng.normal(size=t.size)).astype(np.float32)
+
+
+def golden_config(folder: Path):
+    from maskvox.config import ModelConfig
+
+    return ModelConfig.from_official(json.loads((folder / "config.json").read_text()))

@@ -1,0 +1,38 @@
+"""At the official sizes, state dicts equal the official checkpoints' manifests:
+same keys, shapes and dtypes (built on the meta device: no memory, no time)."""
+
+import ast
+
+import pytest
+import torch
+
+from maskvox.codecs.acoustic import AcousticDecoder, AcousticEncoder
+from maskvox.codecs.semantic import SemanticCodec
+from maskvox.config import preset
+
+BUILDERS = {
+    "semantic_codec": lambda cfg: SemanticCodec(cfg.semantic_codec),
+    "codec_encoder": lambda cfg: AcousticEncoder(cfg.acoustic_codec.encoder),
+    "codec_decoder": lambda cfg: AcousticDecoder(cfg.acoustic_codec.decoder),
+}
+# Parameter counts the specification quotes for the official models (millions, rounded).
+SPEC_MILLIONS = {"semantic_codec": 44.3, "codec_encoder": 42.5, "codec_decoder": 128.2}
+
+
+def read_manifest(path):
+    rows = path.read_text().splitlines()[1:]
+    return {key: (tuple(ast.literal_eval(shape)), dtype) for key, shape, dtype in (r.split("\t") for r in rows)}
+
+
+@pytest.mark.parametrize("module", sorted(BUILDERS))
+def test_state_dict_equals_official_manifest(module, reference_dir):
+    manifest = read_manifest(reference_dir / "manifests" / f"{module}.tsv")
+    with torch.device("meta"):
+        model = BUILDERS[module](preset("official"))
+    ours = {key: (tuple(t.shape), str(t.dtype).removeprefix("torch.")) for key, t in model.state_dict().items()}
+    assert sorted(set(manifest) - set(ours)) == [], "keys missing from maskvox's module"
+    assert sorted(set(ours) - set(manifest)) == [], "keys the official checkpoint does not have"
+    wrong = {key: (ours[key], manifest[key]) for key in manifest if ours[key] != manifest[key]}
+    assert wrong == {}, "shape or dtype differs (ours, official)"
+    millions = sum(p.numel() for p in model.parameters()) / 1e6
+    assert round(millions, 1) == SPEC_MILLIONS[module]
