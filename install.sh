@@ -23,7 +23,7 @@ fi
 python=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$python" -m venv .venv
 # Every install goes through constraints.txt: it pins torch to the local CPU build.
-.venv/bin/pip install -q --disable-pip-version-check -c constraints.txt -e ".[train,test]"
+.venv/bin/pip install -q --disable-pip-version-check -c constraints.txt -e ".[train,eval,test]"
 # Test-only: the vocos package, to compare our Vocos modules with it. --no-deps because
 # it requires torchaudio, which has no build for this torch.
 .venv/bin/pip install -q --disable-pip-version-check -c constraints.txt --no-deps vocos==0.1.0

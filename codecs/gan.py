@@ -46,6 +46,17 @@ class GanLossConfig:
     vq_weight: float = 1.0
 
 
+def _conv_stack(x: torch.Tensor, convs: nn.ModuleList, conv_post: nn.Module) -> tuple[torch.Tensor, FeatureMaps]:
+    """2-D convolutions with leaky ReLUs, then the output conv: logits and every feature map."""
+    features = []
+    for conv in convs:
+        x = F.leaky_relu(conv(x), 0.1)
+        features.append(x)
+    x = conv_post(x)
+    features.append(x)
+    return x.flatten(1), features
+
+
 class PeriodDiscriminator(nn.Module):
     """2-D convolutions over the waveform folded into rows of `period` samples."""
 
@@ -65,14 +76,7 @@ class PeriodDiscriminator(nn.Module):
         batch, channels, length = wav.shape
         if length % self.period:
             wav = F.pad(wav, (0, self.period - length % self.period), mode="reflect")
-        x = wav.view(batch, channels, -1, self.period)
-        features = []
-        for conv in self.convs:
-            x = F.leaky_relu(conv(x), 0.1)
-            features.append(x)
-        x = self.conv_post(x)
-        features.append(x)
-        return x.flatten(1), features
+        return _conv_stack(wav.view(batch, channels, -1, self.period), self.convs, self.conv_post)
 
 
 class ResolutionDiscriminator(nn.Module):
@@ -97,14 +101,7 @@ class ResolutionDiscriminator(nn.Module):
         spec = torch.stft(
             wav[:, 0], self.n_fft, self.hop, window=self.window, center=True, return_complex=True
         ).abs()
-        x = torch.log(spec.clamp(min=1e-5))[:, None]  # (B, 1, F, T)
-        features = []
-        for conv in self.convs:
-            x = F.leaky_relu(conv(x), 0.1)
-            features.append(x)
-        x = self.conv_post(x)
-        features.append(x)
-        return x.flatten(1), features
+        return _conv_stack(torch.log(spec.clamp(min=1e-5))[:, None], self.convs, self.conv_post)  # (B, 1, F, T)
 
 
 class CodecDiscriminator(nn.Module):

@@ -90,3 +90,28 @@ def test_semantic_codec_trains_and_exports(tmp_path):
     with torch.no_grad():
         errors = [float((m.decode_ids(m.quantize(features)[0]) - features).abs().mean()) for m in (trained, untrained)]
     assert errors[0] < 0.9 * errors[1], f"training did not lower the reconstruction error: {errors}"
+
+
+@pytest.mark.slow
+def test_two_processes_under_torchrun(tmp_path):
+    """Several CPU processes (gloo) train one model: one log, one RNG state per rank."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    torchrun = shutil.which("torchrun", path=os.path.dirname(sys.executable))
+    assert torchrun, "torchrun is not installed beside this Python (it comes with torch)"
+    manifest, exp = write_manifest(tmp_path), tmp_path / "exp"
+    result = subprocess.run(
+        [torchrun, "--nproc_per_node", "2", "-m", "recipes.acoustic_codec.train",
+         "--config", str(REPO / "recipes/acoustic_codec/configs/tiny.yaml"), "--quiet",
+         "--set", f"data.train_manifest={manifest}", "--set", f"run.exp_dir={exp}",
+         "--set", "run.max_steps=4", "--set", "run.log_every=2", "--set", "run.save_every=4"],
+        cwd=REPO, capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert [r["step"] for r in read_log(exp / "log.jsonl")] == [2, 4]
+    assert sorted(p.name for p in (exp / "checkpoints" / "step_4").glob("random_states_*")) == [
+        "random_states_0.pkl", "random_states_1.pkl"]
+    load_acoustic_codec(exp / "export")

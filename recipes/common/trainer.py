@@ -38,6 +38,7 @@ class RunConfig:
     save_every: int = 1000
     keep_checkpoints: int = 2
     seed: int = 1234
+    device: str = "auto"  # "auto" (the GPU if there is one) or "cpu"
     mixed_precision: str = "auto"  # "no", "bf16", "fp16", or "auto": bf16 where the GPU has it
     ema_decay: float = 0.0  # 0 disables the exponential moving average of the weights
     quiet: bool = False
@@ -70,7 +71,12 @@ class TrainingRun:
         from accelerate.utils import set_seed
 
         self.cfg = run
-        self.accelerator = Accelerator(mixed_precision=resolve_mixed_precision(run.mixed_precision))
+        # cpu=True is also what makes accelerate run several CPU processes (torchrun, gloo)
+        # as one job rather than as independent copies.
+        on_cpu = run.device == "cpu" or not torch.cuda.is_available()
+        self.accelerator = Accelerator(
+            cpu=on_cpu, mixed_precision="no" if on_cpu else resolve_mixed_precision(run.mixed_precision)
+        )
         set_seed(run.seed)
         self.exp_dir = Path(run.exp_dir)
         self.checkpoint_dir = self.exp_dir / "checkpoints"
@@ -209,8 +215,10 @@ class TrainingRun:
     def _flush_log(self) -> None:
         if not self._counts:
             return
-        record = {"step": self.step}
-        record.update({name: self._sums[name] / self._counts[name] for name in sorted(self._sums)})
+        names = sorted(self._sums)
+        means = torch.tensor([self._sums[n] / self._counts[n] for n in names], device=self.device)
+        means = self.accelerator.reduce(means, reduction="mean")  # over processes
+        record = {"step": self.step, **{name: float(value) for name, value in zip(names, means)}}
         self._sums.clear()
         self._counts.clear()
         if self.is_main:
