@@ -18,6 +18,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 from torch import nn
 
+from .config import ModelConfig, load_config, save_config
 from .errors import CheckpointError, ModelNotAvailableError
 from .fileio import atomic_path
 
@@ -69,18 +70,14 @@ def check_state_dict(expected: Mapping[str, torch.Tensor], found: Mapping[str, t
             )
 
 
-def load_module(module: nn.Module, path: str | Path, prefix: str = "", keep_only_expected: bool = False) -> nn.Module:
+def load_module(module: nn.Module, path: str | Path, keep_only_expected: bool = False) -> nn.Module:
     """Load a safetensors file into `module` strictly.
 
-    `prefix`: only keys under it are read (and the prefix stripped).
-    `keep_only_expected`: keys the module does not have are not read, nor reported
+    `keep_only_expected`: keys the module does not have are neither read nor reported
     (for loading the first blocks of a deeper model); every key it has must be there.
     """
     expected = module.state_dict()
-    wanted = {prefix + key for key in expected} if prefix or keep_only_expected else None
-    found = read_state_dict(path, keys=wanted)
-    if prefix:
-        found = {key[len(prefix):]: value for key, value in found.items()}
+    found = read_state_dict(path, keys=set(expected) if keep_only_expected else None)
     check_state_dict(expected, found, str(path))
     module.load_state_dict(found, strict=True)
     return module
@@ -166,8 +163,6 @@ def load_model_config(location: str | Path):
     The official hub repo has no config file (the sizes are those of the released
     `maskgct.json`); folders and repos written by maskvox carry one.
     """
-    from .config import ModelConfig, load_config
-
     location = str(location)
     folder = Path(location).expanduser()
     if folder.is_dir():
@@ -199,14 +194,8 @@ def write_model_folder(folder: str | Path, modules: dict[str, nn.Module], update
     modules being written), so recipes that export different models into one folder do
     not overwrite each other's sizes.
     """
-    from .config import save_config
-
     folder = Path(folder)
-    cfg = load_model_config(folder) if folder.is_dir() else None
-    if cfg is None:
-        from .config import ModelConfig
-
-        cfg = ModelConfig()
+    cfg = load_model_config(folder) if folder.is_dir() else ModelConfig()
     update_config(cfg)
     for name, module in modules.items():
         save_module(module, folder / OFFICIAL_FILES[name])

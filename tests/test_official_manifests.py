@@ -36,3 +36,20 @@ def test_state_dict_equals_official_manifest(module, reference_dir):
     assert wrong == {}, "shape or dtype differs (ours, official)"
     millions = sum(p.numel() for p in model.parameters()) / 1e6
     assert round(millions, 1) == SPEC_MILLIONS[module]
+
+
+def test_w2v_bert_default_config_matches_the_official_manifest(reference_dir):
+    """transformers' Wav2Vec2BertModel with its default config is w2v-BERT 2.0; cut after
+    17 blocks it holds exactly the manifest's keys below block 17."""
+    from transformers import Wav2Vec2BertConfig, Wav2Vec2BertModel
+
+    from maskvox.codecs.semantic import SemanticFeatureExtractor
+
+    manifest = read_manifest(reference_dir / "manifests" / "w2v_bert_2_0_reference.tsv")
+    with torch.device("meta"):
+        full = Wav2Vec2BertModel(Wav2Vec2BertConfig())
+        cut = Wav2Vec2BertModel(SemanticFeatureExtractor.truncated_config(Wav2Vec2BertConfig(), 17))
+    shapes = {key: tuple(t.shape) for key, t in full.state_dict().items()}
+    assert shapes == {key: shape for key, (shape, _) in manifest.items()}
+    kept = {key for key in manifest if not any(key.startswith(f"encoder.layers.{i}.") for i in range(17, 24))}
+    assert set(cut.state_dict()) == kept

@@ -100,10 +100,12 @@ def librivox_utterances(out: Path) -> list[Utterance]:
         match = re.match(r"^(.*)\s+\((\S+)\)\s*$", line.strip())
         if not match:
             continue
-        text, file_id = match.group(1).strip(), match.group(2)
+        # Sphinx transcripts are lower case and wrapped in <s> ... </s>.
+        words, file_id = re.sub(r"</?s>", " ", match.group(1)).split(), match.group(2)
         wav = LIBRIVOX_DIR / f"{file_id}.wav"
-        if wav.is_file():
-            items.append(Utterance(file_id, str(wav), text.capitalize(), "en", "librivox_austen", sf.info(str(wav)).duration))
+        if wav.is_file() and words:
+            text = " ".join(words).capitalize() + "."
+            items.append(Utterance(file_id, str(wav), text, "en", "librivox_austen", sf.info(str(wav)).duration))
     return items
 
 
