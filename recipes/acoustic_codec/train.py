@@ -109,6 +109,10 @@ def train(cfg: AcousticCodecTrainConfig) -> TrainingRun:
             lambda model_cfg: setattr(model_cfg, "acoustic_codec", cfg.model),
         )
 
+    weights = {
+        "gen/mel": cfg.loss.mel_weight, "gen/vq": cfg.loss.vq_weight,
+        "gen/adversarial": cfg.loss.adversarial_weight, "gen/feature_matching": cfg.loss.feature_matching_weight,
+    }
     batches = forever(loader)
     generator.train()
     discriminator.train()
@@ -131,10 +135,6 @@ def train(cfg: AcousticCodecTrainConfig) -> TrainingRun:
                     real = discriminator(wav[:, None])
                 losses["gen/adversarial"] = generator_adversarial_loss(fake)
                 losses["gen/feature_matching"] = feature_matching_loss(real, fake)
-        weights = {
-            "gen/mel": cfg.loss.mel_weight, "gen/vq": cfg.loss.vq_weight,
-            "gen/adversarial": cfg.loss.adversarial_weight, "gen/feature_matching": cfg.loss.feature_matching_weight,
-        }
         total = sum(weights[name] * value for name, value in losses.items())
         grad_norm = run.backward(total, g_optim, generator.parameters(), cfg.optim.grad_clip)
         g_sched.step()

@@ -83,6 +83,7 @@ class TrainingRun:
         self.counter = StepCounter()
         self.accelerator.register_for_checkpointing(self.counter)
         self.ema: nn.Module | None = None
+        self._bar: tqdm | None = None
         self._sums: dict[str, float] = defaultdict(float)
         self._counts: dict[str, int] = defaultdict(int)
         if self.is_main:
@@ -224,8 +225,9 @@ class TrainingRun:
         if self.is_main:
             with open(self.exp_dir / "log.jsonl", "a", encoding="utf-8") as out:
                 out.write(json.dumps(record) + "\n")
-            shown = {k.split("/")[-1]: f"{v:.3g}" for k, v in record.items() if k != "step"}
-            self._bar.set_postfix(shown, refresh=False)
+            if self._bar is not None:
+                shown = {k.split("/")[-1]: f"{v:.3g}" for k, v in record.items() if k != "step"}
+                self._bar.set_postfix(shown, refresh=False)
 
     def _trim_log(self, step: int) -> None:
         """Drop log lines written after the checkpoint we resume from (they will be redone)."""
