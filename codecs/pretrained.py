@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 
-from maskvox.checkpoint import OFFICIAL_FILES, load_model_config, load_module, resolve_files
+from maskvox.checkpoint import OFFICIAL_FILES, build_on_meta, load_model_config, load_module, resolve_files
 from maskvox.config import ModelConfig, SemanticFeaturesConfig
 from maskvox.errors import CheckpointError
 
@@ -17,7 +17,7 @@ from .semantic import STATS_PATH, SemanticCodec, SemanticFeatureExtractor, load_
 def load_acoustic_codec(location: str | Path, cfg: ModelConfig | None = None, device: str = "cpu") -> AcousticCodec:
     cfg = cfg or load_model_config(location)
     files = resolve_files(location, [OFFICIAL_FILES["codec_encoder"], OFFICIAL_FILES["codec_decoder"]])
-    codec = AcousticCodec(cfg.acoustic_codec)
+    codec = build_on_meta(lambda: AcousticCodec(cfg.acoustic_codec))
     load_module(codec.encoder, files[OFFICIAL_FILES["codec_encoder"]])
     load_module(codec.decoder, files[OFFICIAL_FILES["codec_decoder"]])
     return codec.eval().to(device)
@@ -26,7 +26,7 @@ def load_acoustic_codec(location: str | Path, cfg: ModelConfig | None = None, de
 def load_semantic_codec(location: str | Path, cfg: ModelConfig | None = None, device: str = "cpu") -> SemanticCodec:
     cfg = cfg or load_model_config(location)
     path = resolve_files(location, [OFFICIAL_FILES["semantic_codec"]])[OFFICIAL_FILES["semantic_codec"]]
-    return load_module(SemanticCodec(cfg.semantic_codec), path).eval().to(device)
+    return load_module(build_on_meta(lambda: SemanticCodec(cfg.semantic_codec)), path).eval().to(device)
 
 
 # Files of a transformers Wav2Vec2-BERT checkpoint that the semantic path reads.
@@ -50,7 +50,7 @@ def load_semantic_features(
         config = SemanticFeatureExtractor.truncated_config(full_config, cfg.layer)
     except ValueError as err:
         raise CheckpointError(f"{cfg.model}: semantic feature {err}") from None
-    model = Wav2Vec2BertModel(config)
+    model = build_on_meta(lambda: Wav2Vec2BertModel(config))
     load_module(model, files["model.safetensors"], keep_only_expected=True)
     fbank = SeamlessM4TFeatureExtractor.from_json_file(str(files["preprocessor_config.json"]))
     mean, std = load_feature_stats(_relative_to(cfg.stats, base) if cfg.stats else STATS_PATH)

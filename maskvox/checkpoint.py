@@ -75,12 +75,27 @@ def load_module(module: nn.Module, path: str | Path, keep_only_expected: bool = 
 
     `keep_only_expected`: keys the module does not have are neither read nor reported
     (for loading the first blocks of a deeper model); every key it has must be there.
+    A module built on the meta device (see `build_on_meta`) takes the loaded tensors as
+    they are, without a copy and without the wasted random initialisation.
     """
     expected = module.state_dict()
     found = read_state_dict(path, keys=set(expected) if keep_only_expected else None)
     check_state_dict(expected, found, str(path))
-    module.load_state_dict(found, strict=True)
+    on_meta = any(t.is_meta for t in expected.values())
+    if on_meta:  # assign keeps the loaded dtype; copying (the other path) casts to the module's
+        found = {key: value.to(expected[key].dtype) for key, value in found.items()}
+    module.load_state_dict(found, strict=True, assign=on_meta)
+    if on_meta:
+        left = [name for name, t in module.named_buffers() if t.is_meta]
+        if left:  # a non-persistent buffer: the module cannot be built on the meta device
+            raise RuntimeError(f"{type(module).__name__}: buffer '{left[0]}' is not in the checkpoint")
     return module
+
+
+def build_on_meta(factory):
+    """Construct a module without allocating or initialising its weights (load them next)."""
+    with torch.device("meta"):
+        return factory()
 
 
 def save_module(module: nn.Module | Mapping[str, torch.Tensor], path: str | Path) -> None:
