@@ -22,9 +22,9 @@ from tqdm import tqdm
 
 from maskvox.audio import ACOUSTIC_RATE, load_audio, resample
 from maskvox.codecs.gan import MelLossConfig, MultiScaleMelLoss
-from maskvox.codecs.pretrained import load_acoustic_codec
 from maskvox.errors import UserError
 from maskvox.fileio import atomic_path, write_json
+from maskvox.tokenizer import SpeechTokenizer
 
 from ..common.manifest import read_manifest
 
@@ -59,14 +59,14 @@ def score(reference: np.ndarray, estimate: np.ndarray, mel: MultiScaleMelLoss) -
 
 
 def evaluate(model: str, manifest: str, out: str, limit: int = 0, quiet: bool = False) -> dict[str, float]:
-    codec = load_acoustic_codec(model)
+    tokenizer = SpeechTokenizer.from_pretrained(model, semantic="no")
     mel = MultiScaleMelLoss(ACOUSTIC_RATE, MelLossConfig())
     items = read_manifest(manifest)[: limit or None]
     rows = []
     for item in tqdm(items, desc="round trips", disable=quiet):
         wav = load_audio(item.audio, ACOUSTIC_RATE)
         wav = wav / max(float(np.abs(wav).max()), 1e-5) * 0.9
-        decoded = codec.decode(codec.encode(torch.from_numpy(wav)[None]))[0, : wav.size].numpy()
+        decoded = tokenizer.decode(tokenizer.encode(wav))
         rows.append({"id": item.id, "speaker": item.speaker, **score(wav, decoded, mel)})
     summary = {name: float(np.mean([r[name] for r in rows])) for name in METRICS}
     summary.update(utterances=len(rows), speakers=len({r["speaker"] for r in rows}), model=str(model), manifest=str(manifest))
