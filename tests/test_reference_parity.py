@@ -70,6 +70,7 @@ def test_module_matches_reference(module, golden_dir):
     assert expected, f"{arrays_path} has no out_*/mid_* arrays"
     unknown = [key for key in expected if key not in ours]
     assert not unknown, f"golden arrays this test cannot recompute: {unknown}"
+    worst = {}
     for key in expected:
         reference = arrays[key]
         actual = ours[key].detach().numpy()
@@ -80,3 +81,6 @@ def test_module_matches_reference(module, golden_dir):
         else:
             error = np.abs(actual - reference).max() / max(np.abs(reference).max(), 1e-12)
             assert error <= RELATIVE_TOLERANCE, f"{module}.{key}: relative error {error:.2e}"
+            worst[key] = error
+    # Shown with `pytest -rP`: the margins behind the pass.
+    print(f"{module}: " + ", ".join(f"{key} {error:.1e}" for key, error in worst.items()))
