@@ -96,6 +96,9 @@ class T2SConfig:
     cfg_scale: float = 0.15
     cond_codebook_size: int = 8192
     cond_dim: int = 1024
+    # Rows of the phone table (ids 0-362 used by the official vocabulary, 1023 = padding);
+    # more only when fine-tuning for a language with more phones.
+    phone_vocab_size: int = 1024
 
 
 @dataclass

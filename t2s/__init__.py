@@ -1,1 +1,5 @@
-"""Text-to-semantic masked generative transformer (issue: T2S and S2A)."""
+"""Text-to-semantic masked generative transformer."""
+
+from .model import T2SBatch, T2SModel, load_t2s
+
+__all__ = ["T2SBatch", "T2SModel", "load_t2s"]

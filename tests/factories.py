@@ -80,3 +80,20 @@ def golden_config(folder: Path):
     from maskvox.config import ModelConfig
 
     return ModelConfig.from_official(json.loads((folder / "config.json").read_text()))
+
+
+def synthetic_token_shards(folder: Path, utterances: int = 48, seed: int = 0) -> Path:
+    """A learnable id corpus: each phone lasts 2-4 frames of semantic ids determined by the
+    phone and the frame within it; acoustic layer l of a frame is a fixed function of its
+    semantic id. A model that learns the rules gets most masked tokens right."""
+    from recipes.common.shards import TokenItem, write_shards
+
+    rng = np.random.default_rng(seed)
+    items = []
+    for n in range(utterances):
+        phones = rng.integers(0, 40, size=int(rng.integers(8, 20)))
+        semantic = np.concatenate([(p * 97 + np.arange(2 + p % 3)) % 8192 for p in phones])
+        acoustic = np.stack([(semantic * (layer + 3) + layer) % 1024 for layer in range(12)], axis=1)
+        items.append(TokenItem(f"utt{n:03d}", f"spk{n % 4}", semantic, acoustic, phones))
+    write_shards(folder, items, shard_size=20)
+    return folder

@@ -9,14 +9,22 @@ import torch
 from maskvox.codecs.acoustic import AcousticDecoder, AcousticEncoder
 from maskvox.codecs.semantic import SemanticCodec
 from maskvox.config import preset
+from maskvox.s2a.model import S2AModel
+from maskvox.t2s.model import T2SModel
 
 BUILDERS = {
     "semantic_codec": lambda cfg: SemanticCodec(cfg.semantic_codec),
     "codec_encoder": lambda cfg: AcousticEncoder(cfg.acoustic_codec.encoder),
     "codec_decoder": lambda cfg: AcousticDecoder(cfg.acoustic_codec.decoder),
+    "t2s": lambda cfg: T2SModel(cfg.t2s),
+    "s2a_1layer": lambda cfg: S2AModel(cfg.s2a_1layer),
+    "s2a_full": lambda cfg: S2AModel(cfg.s2a_full),
 }
 # Parameter counts the specification quotes for the official models (millions, rounded).
-SPEC_MILLIONS = {"semantic_codec": 44.3, "codec_encoder": 42.5, "codec_decoder": 128.2}
+SPEC_MILLIONS = {
+    "semantic_codec": 44.3, "codec_encoder": 42.5, "codec_decoder": 128.2,
+    "t2s": 746.4, "s2a_1layer": 330.3, "s2a_full": 353.4,
+}
 
 
 def read_manifest(path):

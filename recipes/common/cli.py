@@ -11,6 +11,8 @@ from maskvox.errors import UserError
 
 
 def parse_config(config_class: type, description: str, argv: list[str] | None = None):
+    """The config from --config and --set; its `data` must name the training input
+    (`train_manifest` or `train_shards`)."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--config", help="YAML or JSON training config (default: the official sizes)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -21,8 +23,10 @@ def parse_config(config_class: type, description: str, argv: list[str] | None = 
     cfg = apply_overrides(cfg, args.set)
     if args.quiet:
         cfg.run.quiet = True
-    if not cfg.data.train_manifest:
-        raise UserError("no training data: set data.train_manifest (a JSONL manifest)")
+    source = "train_shards" if hasattr(cfg.data, "train_shards") else "train_manifest"
+    if not getattr(cfg.data, source):
+        kind = "a folder of token shards" if source == "train_shards" else "a JSONL manifest"
+        raise UserError(f"no training data: set data.{source} ({kind})")
     return cfg
 
 

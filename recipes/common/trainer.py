@@ -66,18 +66,23 @@ def resolve_mixed_precision(choice: str) -> str:
 
 
 class TrainingRun:
-    def __init__(self, run: RunConfig, full_config=None):
+    def __init__(self, run: RunConfig, full_config=None, find_unused_parameters: bool = False):
+        """`find_unused_parameters`: the model leaves some parameters out of some steps (S2A
+        trains one layer's head per step), which distributed data parallel must be told."""
         from accelerate import Accelerator
-        from accelerate.utils import set_seed
+        from accelerate.utils import DistributedDataParallelKwargs, set_seed
 
         self.cfg = run
         # cpu=True is also what makes accelerate run several CPU processes (torchrun, gloo)
         # as one job rather than as independent copies.
         on_cpu = run.device == "cpu" or not torch.cuda.is_available()
         self.accelerator = Accelerator(
-            cpu=on_cpu, mixed_precision="no" if on_cpu else resolve_mixed_precision(run.mixed_precision)
+            cpu=on_cpu,
+            mixed_precision="no" if on_cpu else resolve_mixed_precision(run.mixed_precision),
+            kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=find_unused_parameters)],
         )
-        set_seed(run.seed)
+        # Offset by the process index: ranks draw different masks and crops.
+        set_seed(run.seed, device_specific=True)
         self.exp_dir = Path(run.exp_dir)
         self.checkpoint_dir = self.exp_dir / "checkpoints"
         self.counter = StepCounter()

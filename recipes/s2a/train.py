@@ -1,0 +1,99 @@
+"""Train (or fine-tune) an S2A model: semantic ids + acoustic prompt -> acoustic ids.
+
+    python -m recipes.s2a.train --config recipes/s2a/configs/official_1layer.yaml \
+        --set data.train_shards=data/tokens/train --set run.exp_dir=exp/s2a_1layer
+    python -m recipes.s2a.train --config recipes/s2a/configs/official_full.yaml ...
+
+    accelerate launch -m recipes.s2a.train ...      # or: torchrun --nproc_per_node N -m ...
+
+Two models make the official S2A: `model.predict_layer_1: true` with `num_quantizer: 1`
+(layer 1 alone) and the full model (12 layers, trained on layers 2-12 given layer 1).
+Input: token shards with semantic and acoustic ids, cut into random crops of
+`data.max_frames`. The objective is the reference's (`S2AModel.masked_loss`) plus middle
+spans (`data.span_ratio`). Checkpoints export `s2a_model/s2a_model_{1layer,full}/` +
+config.json to `export_dir`.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+
+import torch
+
+from maskvox.checkpoint import write_model_folder
+from maskvox.config import S2AConfig
+from maskvox.errors import UserError
+from maskvox.s2a.model import S2AModel
+
+from ..common.cli import run_recipe
+from ..common.shards import TokenCorpus
+from ..common.token_training import (
+    FineTuneConfig, TokenDataConfig, TokenOptimConfig, load_initial_weights, train_token_model,
+)
+from ..common.trainer import RunConfig, TrainingRun
+
+
+@dataclass
+class S2ATrainConfig:
+    model: S2AConfig = field(default_factory=S2AConfig)
+    data: TokenDataConfig = field(default_factory=lambda: TokenDataConfig(max_frames=500))
+    optim: TokenOptimConfig = field(default_factory=TokenOptimConfig)
+    finetune: FineTuneConfig = field(default_factory=FineTuneConfig)
+    run: RunConfig = field(default_factory=RunConfig)
+    export_dir: str = ""  # official-layout model folder; empty: <exp_dir>/export
+
+
+def module_name(cfg: S2AConfig) -> str:
+    return "s2a_1layer" if cfg.predict_layer_1 else "s2a_full"
+
+
+class AlignedCrops(torch.utils.data.Dataset):
+    """Random crops of at most `max_frames` aligned semantic and acoustic frames."""
+
+    def __init__(self, corpus: TokenCorpus, max_frames: int, num_quantizer: int):
+        self.items = [item for item in corpus.items if len(item.semantic) > 0]
+        layers = self.items[0].acoustic.shape[1] if self.items else 0
+        if layers < num_quantizer:
+            raise UserError(f"the shards hold {layers} acoustic layers, the model needs {num_quantizer}")
+        self.max_frames, self.num_quantizer = max_frames, num_quantizer
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, index: int):
+        item = self.items[index]
+        start = int(torch.randint(0, max(1, len(item.semantic) - self.max_frames + 1), ()))
+        end = start + self.max_frames
+        return (torch.from_numpy(item.semantic[start:end]),
+                torch.from_numpy(item.acoustic[start:end, : self.num_quantizer]))
+
+
+def collate(pairs) -> dict:
+    return {"semantic": [s for s, _ in pairs], "acoustic": [a for _, a in pairs]}
+
+
+def train(cfg: S2ATrainConfig) -> TrainingRun:
+    run = TrainingRun(cfg.run, full_config=cfg, find_unused_parameters=True)
+    corpus = TokenCorpus(cfg.data.train_shards, need=("semantic", "acoustic"))
+    dataset = AlignedCrops(corpus, cfg.data.max_frames, cfg.model.num_quantizer)
+    name = module_name(cfg.model)
+    model = S2AModel(cfg.model)
+    if cfg.finetune.init_from and not run.checkpoints():
+        load_initial_weights(model, cfg.finetune.init_from, name)
+
+    def export(weights) -> None:
+        def update(model_cfg):
+            setattr(model_cfg, name, cfg.model)
+
+        write_model_folder(cfg.export_dir or f"{cfg.run.exp_dir}/export", {name: weights}, update)
+
+    return train_token_model(run, model, dataset, collate, cfg.data, cfg.optim, export)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_recipe(S2ATrainConfig, train, __doc__, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

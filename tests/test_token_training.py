@@ -1,0 +1,142 @@
+"""T2S and S2A training recipes on a small synthetic id corpus (tests/factories.py):
+losses fall, exports load into the sampler, two CPU processes train one model, a killed
+run resumes from its last checkpoint, fine-tuning grows the phone table."""
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from factories import synthetic_token_shards
+from maskvox.errors import UserError
+from maskvox.s2a.model import load_s2a
+from maskvox.sampling import make_generators
+from maskvox.t2s.model import load_t2s
+from recipes.common.shards import TokenCorpus, TokenItem, write_shard
+from recipes.common.trainer import read_log
+from recipes.s2a.train import main as s2a_main
+from recipes.t2s.train import main as t2s_main
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(scope="module")
+def shards(tmp_path_factory):
+    return synthetic_token_shards(tmp_path_factory.mktemp("tokens"))
+
+
+def recipe_args(recipe, shards, exp, *extra):
+    args = ["--config", f"{REPO}/recipes/{recipe}/configs/tiny.yaml", "--quiet",
+            "--set", f"data.train_shards={shards}", "--set", f"run.exp_dir={exp}"]
+    for setting in extra:
+        args += ["--set", setting]
+    return args
+
+
+def test_shards_round_trip_and_name_what_is_missing(tmp_path):
+    items = [TokenItem("a", "s1", np.arange(5), np.ones((5, 12), int), np.array([3, 4])),
+             TokenItem("b", "s2", np.arange(3) + 8000, np.zeros((3, 12), int), np.array([7]))]
+    write_shard(tmp_path / "shard-00000.npz", items)
+    corpus = TokenCorpus(tmp_path, need=("semantic", "acoustic", "phones"))
+    assert [item.id for item in corpus.items] == ["a", "b"]
+    assert corpus[1].semantic.tolist() == [8000, 8001, 8002] and corpus[1].acoustic.shape == (3, 12)
+    assert corpus[0].phones.tolist() == [3, 4] and corpus[1].speaker == "s2"
+    write_shard(tmp_path / "acoustic_only" / "shard-00000.npz", [TokenItem("c", acoustic=np.ones((4, 12), int))])
+    with pytest.raises(UserError, match="no 'phones'"):
+        TokenCorpus(tmp_path / "acoustic_only", need=("phones",))
+    with pytest.raises(UserError, match="no token shards"):
+        TokenCorpus(tmp_path / "nowhere")
+
+
+def assert_loss_falls(log, factor):
+    first, last = log[0]["train/loss"], log[-1]["train/loss"]
+    assert last < factor * first, f"loss went from {first:.2f} to {last:.2f}"
+
+
+@pytest.mark.slow
+def test_t2s_learns_the_synthetic_corpus_and_its_export_generates(shards, tmp_path):
+    exp = tmp_path / "t2s"
+    assert t2s_main(recipe_args("t2s", shards, exp, "run.max_steps=120")) == 0
+    log = read_log(exp / "log.jsonl")
+    assert [r["step"] for r in log] == [20, 40, 60, 80, 100, 120]
+    assert_loss_falls(log, 0.6)  # about 8.3 -> 4.3 here (chance: ln 8192 = 9.0)
+    model = load_t2s(exp / "export")
+    ids = model.generate([torch.tensor([1, 2, 3, 4])], [torch.tensor([97, 98, 194])], [12], steps=4,
+                         generators=make_generators(0, 1, "cpu"))[0]
+    assert ids.shape == (12,) and int(ids.max()) < 8192
+
+
+@pytest.mark.slow
+def test_s2a_learns_the_synthetic_corpus_and_its_export_generates(shards, tmp_path):
+    exp = tmp_path / "s2a"
+    assert s2a_main(recipe_args("s2a", shards, exp, "run.max_steps=120")) == 0
+    log = read_log(exp / "log.jsonl")
+    assert_loss_falls(log, 0.4)  # about 6.9 -> 1.2 here (chance: ln 1024 = 6.9)
+    assert all(1 <= r["train/layer"] <= 11 for r in log), "the full model never trains layer 1"
+    model = load_s2a(exp / "export", "s2a_full")
+    codes = model.generate([torch.arange(30)], [torch.zeros(10, 12, dtype=torch.long)], [0] + [2] * 11,
+                           given_codes=[torch.ones(20, 1, dtype=torch.long)],
+                           generators=make_generators(0, 1, "cpu"))[0]
+    assert codes.shape == (20, 12) and codes[:, 0].eq(1).all()
+
+
+@pytest.mark.slow
+def test_two_cpu_processes_train_one_s2a_model(shards, tmp_path):
+    torchrun = shutil.which("torchrun", path=os.path.dirname(sys.executable))
+    assert torchrun, "torchrun is not installed beside this Python (it comes with torch)"
+    exp = tmp_path / "s2a_ddp"
+    result = subprocess.run(
+        [torchrun, "--nproc_per_node", "2", "-m", "recipes.s2a.train",
+         *recipe_args("s2a", shards, exp, "run.max_steps=6", "run.log_every=3", "run.save_every=6")],
+        cwd=REPO, capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert [r["step"] for r in read_log(exp / "log.jsonl")] == [3, 6]
+    assert sorted(p.name for p in (exp / "checkpoints" / "step_6").glob("random_states_*")) == [
+        "random_states_0.pkl", "random_states_1.pkl"]
+    model = load_s2a(exp / "export", "s2a_full")
+    codes = model.generate([torch.arange(12)], [torch.zeros(4, 12, dtype=torch.long)], [1] * 12,
+                           given_codes=[torch.ones(8, 1, dtype=torch.long)], generators=make_generators(0, 1, "cpu"))
+    assert codes[0].shape == (8, 12)
+
+
+@pytest.mark.slow
+def test_a_killed_run_resumes_from_its_last_checkpoint(shards, tmp_path):
+    exp = tmp_path / "t2s_killed"
+    args = recipe_args("t2s", shards, exp, "run.log_every=5", "run.save_every=10", "run.keep_checkpoints=5")
+    command = [sys.executable, "-m", "recipes.t2s.train", *args, "--set", "run.max_steps=100000"]
+    process = subprocess.Popen(command, cwd=REPO, env={**os.environ, "OMP_NUM_THREADS": "1"},
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 240
+    while not (exp / "checkpoints" / "step_20").is_dir():  # wait for two checkpoints
+        assert process.poll() is None, f"training stopped early: {process.stderr.read()[-1500:]}"
+        assert time.monotonic() < deadline, "no checkpoint within 4 minutes"
+        time.sleep(0.2)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    saved = max(int(p.name[5:]) for p in (exp / "checkpoints").glob("step_*"))
+    assert saved >= 20
+
+    assert t2s_main(args + ["--set", f"run.max_steps={saved + 10}"]) == 0
+    steps = [r["step"] for r in read_log(exp / "log.jsonl")]
+    assert steps == list(range(5, saved + 11, 5)), "the resumed run did not continue from the last checkpoint"
+
+
+def test_finetuning_grows_the_phone_table_and_keeps_the_old_rows(shards, tmp_path):
+    base = tmp_path / "base"
+    assert t2s_main(recipe_args("t2s", shards, base, "run.max_steps=2")) == 0
+    original = load_t2s(base / "export").phone_emb.weight
+    tuned = tmp_path / "tuned"
+    assert t2s_main(recipe_args(
+        "t2s", shards, tuned, "run.max_steps=1", "optim.lr=0", f"finetune.init_from={base / 'export'}",
+        "model.phone_vocab_size=1030", "finetune.new_phone_ids=[1024, 1025]",
+    )) == 0
+    grown = load_t2s(tuned / "export").phone_emb.weight
+    assert grown.shape == (1030, original.shape[1])
+    assert torch.allclose(grown[:1024], original)
