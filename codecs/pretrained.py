@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 
-from maskvox.checkpoint import OFFICIAL_FILES, build_on_meta, load_model_config, load_module, resolve_files
+from maskvox.checkpoint import build_on_meta, load_model_config, load_module, load_pretrained, official_file, resolve_files
 from maskvox.config import ModelConfig, SemanticFeaturesConfig
 from maskvox.errors import CheckpointError
 
@@ -16,17 +16,15 @@ from .semantic import STATS_PATH, SemanticCodec, SemanticFeatureExtractor, load_
 
 def load_acoustic_codec(location: str | Path, cfg: ModelConfig | None = None, device: str = "cpu") -> AcousticCodec:
     cfg = cfg or load_model_config(location)
-    files = resolve_files(location, [OFFICIAL_FILES["codec_encoder"], OFFICIAL_FILES["codec_decoder"]])
     codec = build_on_meta(lambda: AcousticCodec(cfg.acoustic_codec))
-    load_module(codec.encoder, files[OFFICIAL_FILES["codec_encoder"]])
-    load_module(codec.decoder, files[OFFICIAL_FILES["codec_decoder"]])
+    load_module(codec.encoder, official_file(location, "codec_encoder"))
+    load_module(codec.decoder, official_file(location, "codec_decoder"))
     return codec.eval().to(device)
 
 
 def load_semantic_codec(location: str | Path, cfg: ModelConfig | None = None, device: str = "cpu") -> SemanticCodec:
     cfg = cfg or load_model_config(location)
-    path = resolve_files(location, [OFFICIAL_FILES["semantic_codec"]])[OFFICIAL_FILES["semantic_codec"]]
-    return load_module(build_on_meta(lambda: SemanticCodec(cfg.semantic_codec)), path).eval().to(device)
+    return load_pretrained(location, "semantic_codec", lambda: SemanticCodec(cfg.semantic_codec)).eval().to(device)
 
 
 # Files of a transformers Wav2Vec2-BERT checkpoint that the semantic path reads.

@@ -70,16 +70,19 @@ def check_state_dict(expected: Mapping[str, torch.Tensor], found: Mapping[str, t
             )
 
 
-def load_module(module: nn.Module, path: str | Path, keep_only_expected: bool = False) -> nn.Module:
+def load_module(module: nn.Module, path: str | Path, keep_only_expected: bool = False, adapt=None) -> nn.Module:
     """Load a safetensors file into `module` strictly.
 
     `keep_only_expected`: keys the module does not have are neither read nor reported
     (for loading the first blocks of a deeper model); every key it has must be there.
+    `adapt(state) -> state` edits the tensors read before they are checked (e.g. a grown table).
     A module built on the meta device (see `build_on_meta`) takes the loaded tensors as
     they are, without a copy and without the wasted random initialisation.
     """
     expected = module.state_dict()
     found = read_state_dict(path, keys=set(expected) if keep_only_expected else None)
+    if adapt is not None:
+        found = adapt(found)
     check_state_dict(expected, found, str(path))
     on_meta = any(t.is_meta for t in expected.values())
     if on_meta:  # assign keeps the loaded dtype; copying (the other path) casts to the module's
@@ -96,6 +99,16 @@ def build_on_meta(factory):
     """Construct a module without allocating or initialising its weights (load them next)."""
     with torch.device("meta"):
         return factory()
+
+
+def official_file(location: str | Path, name: str) -> Path:
+    """The local path of module `name`'s weights (OFFICIAL_FILES) at a folder or hub repo."""
+    return resolve_files(location, [OFFICIAL_FILES[name]])[OFFICIAL_FILES[name]]
+
+
+def load_pretrained(location: str | Path, name: str, factory) -> nn.Module:
+    """Module `name` built by `factory` (on the meta device) and loaded strictly from `location`."""
+    return load_module(build_on_meta(factory), official_file(location, name))
 
 
 def save_module(module: nn.Module | Mapping[str, torch.Tensor], path: str | Path) -> None:

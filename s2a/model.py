@@ -17,6 +17,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
+from maskvox.checkpoint import load_model_config, load_pretrained
 from maskvox.config import S2AConfig
 from maskvox.nn import MaskedTransformer, draw_mask, init_masked_model_weights, masked_prediction_loss
 from maskvox.sampling import SamplerSettings, guided_target_embeddings, make_sampler, reference_guided, stack_equal
@@ -215,10 +216,7 @@ class S2AModel(nn.Module):
 
 def load_s2a(location, name: str, cfg=None, device: str = "cpu") -> S2AModel:
     """S2A model `name` ("s2a_1layer" or "s2a_full") of a model folder or hub repo, loaded strictly."""
-    from maskvox.checkpoint import OFFICIAL_FILES, build_on_meta, load_model_config, load_module, resolve_files
-
     if name not in ("s2a_1layer", "s2a_full"):
         raise ValueError(f"unknown S2A model '{name}' (s2a_1layer or s2a_full)")
     cfg = cfg or getattr(load_model_config(location), name)
-    path = resolve_files(location, [OFFICIAL_FILES[name]])[OFFICIAL_FILES[name]]
-    return load_module(build_on_meta(lambda: S2AModel(cfg)), path).eval().to(device)
+    return load_pretrained(location, name, lambda: S2AModel(cfg)).eval().to(device)

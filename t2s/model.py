@@ -14,7 +14,9 @@ from typing import Sequence
 import torch
 from torch import nn
 
+from maskvox.checkpoint import load_model_config, load_pretrained
 from maskvox.config import T2SConfig
+from maskvox.errors import ConfigError
 from maskvox.nn import MaskedTransformer, draw_mask, init_masked_model_weights, masked_prediction_loss
 from maskvox.sampling import SamplerSettings, guided_target_embeddings, make_sampler, reference_guided, stack_equal
 
@@ -150,12 +152,13 @@ class T2SModel(nn.Module):
         similar existing phone (`like[new] = old`) or the mean of the used rows."""
         like = like or {}
         weight = self.phone_emb.weight
-        used = [i for i in range(weight.shape[0]) if i != PHONE_PAD and i not in set(new_ids)]
+        fresh = set(new_ids)
+        used = [i for i in range(weight.shape[0]) if i != PHONE_PAD and i not in fresh]
         with torch.no_grad():
             mean = weight[used].mean(0)
             for new in new_ids:
                 if new == PHONE_PAD or not 0 <= new < weight.shape[0]:
-                    raise ValueError(f"phone id {new} is the padding id or outside the table of {weight.shape[0]}")
+                    raise ConfigError(f"phone id {new} is the padding id or outside the table of {weight.shape[0]}")
                 weight[new] = weight[like[new]] if new in like else mean
 
 
@@ -164,15 +167,12 @@ def grow_phone_table(state: dict[str, torch.Tensor], size: int) -> dict[str, tor
     to load into a model built with phone_vocab_size=size."""
     table = state["phone_emb.weight"]
     if size < table.shape[0]:
-        raise ValueError(f"cannot shrink the phone table from {table.shape[0]} to {size} rows")
+        raise ConfigError(f"cannot shrink the phone table from {table.shape[0]} to {size} rows")
     extra = table.mean(0, keepdim=True).expand(size - table.shape[0], -1)
     return {**state, "phone_emb.weight": torch.cat([table, extra])}
 
 
 def load_t2s(location, cfg=None, device: str = "cpu") -> T2SModel:
     """The T2S model of a model folder or hub repo (official layout), loaded strictly."""
-    from maskvox.checkpoint import OFFICIAL_FILES, build_on_meta, load_model_config, load_module, resolve_files
-
     cfg = cfg or load_model_config(location).t2s
-    path = resolve_files(location, [OFFICIAL_FILES["t2s"]])[OFFICIAL_FILES["t2s"]]
-    return load_module(build_on_meta(lambda: T2SModel(cfg)), path).eval().to(device)
+    return load_pretrained(location, "t2s", lambda: T2SModel(cfg)).eval().to(device)

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 import torch
 
+from .transformer import pack_rows
+
 
 @dataclass
 class MaskDraw:
@@ -50,8 +52,6 @@ def draw_mask(length: int, drop_probability: float, span_ratio: float, floor: fl
 def masked_prediction_loss(backbone, head, rows, draws: list[MaskDraw], labels: list[torch.Tensor]) -> dict:
     """Cross-entropy and accuracy over the masked frames of a batch. `rows[b]` is item b's
     input pieces, its target last, `labels[b]` the target's ids (T_b,)."""
-    from .transformer import pack_rows
-
     packed = pack_rows([[pieces] for pieces in rows])
     t = torch.tensor([draw.t for draw in draws], device=packed.x.device)
     out = backbone.run_packed(packed, t)

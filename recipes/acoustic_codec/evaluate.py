@@ -22,10 +22,10 @@ from tqdm import tqdm
 
 from maskvox.audio import ACOUSTIC_RATE, load_audio, resample
 from maskvox.codecs.gan import MelLossConfig, MultiScaleMelLoss
-from maskvox.errors import UserError
 from maskvox.fileio import atomic_path, write_json
 from maskvox.tokenizer import SpeechTokenizer
 
+from ..common.cli import exit_status
 from ..common.manifest import read_manifest
 
 METRICS = ("mel_distance", "stoi", "pesq_wb", "log_spectral_distance_db")
@@ -84,16 +84,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, default=0, help="only the first N utterances")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
-    try:
+    def run() -> None:
         summary = evaluate(args.model, args.manifest, args.out, args.limit, args.quiet)
-    except UserError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return err.exit_code
+        print(" ".join(f"{name}={summary[name]:.3f}" for name in METRICS), f"({summary['utterances']} utterances)")
+
+    try:
+        return exit_status(run)
     except ImportError as err:
         print(f"error: {err.name} is not installed: pip install -c constraints.txt -e '.[eval]'", file=sys.stderr)
         return 2
-    print(" ".join(f"{name}={summary[name]:.3f}" for name in METRICS), f"({summary['utterances']} utterances)")
-    return 0
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ import torch
 from tqdm import tqdm
 
 from maskvox.config import preset
+from maskvox.errors import ConfigError
 from maskvox.fileio import write_json
 from maskvox.s2a.model import S2AModel
 from maskvox.sampling import SamplerSettings, make_generators
@@ -138,6 +139,28 @@ def add_ratios(figures: dict, batch: int) -> dict:
     return figures
 
 
+MODELS = ("t2s", "s2a_1layer", "s2a_full")
+
+
+def step_counts(text: str) -> list[int]:
+    """--s2a-steps: 12 positive integers, comma-separated."""
+    try:
+        steps = [int(part) for part in text.split(",")]
+    except ValueError:
+        steps = []
+    if len(steps) != 12 or min(steps) < 1:
+        raise argparse.ArgumentTypeError(f"'{text}' is not 12 positive step counts separated by commas")
+    return steps
+
+
+def model_names(text: str) -> list[str]:
+    names = text.split(",")
+    unknown = [name for name in names if name not in MODELS]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown model '{unknown[0]}' (known: {', '.join(MODELS)})")
+    return names
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--preset", default="official", help="model sizes: official or tiny")
@@ -145,18 +168,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--target-seconds", type=float, default=3.0)
     parser.add_argument("--phones", type=int, default=60, help="phones of prompt + target text")
     parser.add_argument("--t2s-steps", type=int, default=25)
-    parser.add_argument("--s2a-steps", default="25,10,1,1,1,1,1,1,1,1,1,1", help="steps per acoustic layer")
+    parser.add_argument("--s2a-steps", type=step_counts, default="25,10,1,1,1,1,1,1,1,1,1,1",
+                        help="steps per acoustic layer")
     parser.add_argument("--batch", type=int, default=1, help="also time this many utterances at once")
     parser.add_argument("--repeats", type=int, default=3, help="forward-pass timings: median of this many")
-    parser.add_argument("--models", default="t2s,s2a_1layer,s2a_full")
+    parser.add_argument("--models", type=model_names, default=",".join(MODELS))
     parser.add_argument("--device", default="auto")
     parser.add_argument("--out", required=True, help="JSON file to write")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
+    try:
+        cfg = preset(args.preset)
+    except ConfigError as err:
+        parser.error(str(err))
     device = pick_device(args.device)
-    cfg = preset(args.preset)
-    steps = [int(s) for s in args.s2a_steps.split(",")]
-    chosen = args.models.split(",")
+    steps, chosen = args.s2a_steps, args.models
     per_model = 3 + (2 if args.batch > 1 else 0)
     bar = tqdm(total=per_model * len(chosen), disable=args.quiet, desc="bench")
     results = {}
@@ -167,7 +193,6 @@ def main(argv: list[str] | None = None) -> int:
             model = build(lambda: S2AModel(getattr(cfg, name)), device)
             figures = bench_s2a(model, args, device, steps[: model.num_quantizer], bar)
         results[name] = add_ratios(figures, args.batch)
-        del figures
     bar.close()
     report = {
         "preset": args.preset, "device": device, "torch": torch.__version__, "threads": torch.get_num_threads(),

@@ -30,14 +30,19 @@ def parse_config(config_class: type, description: str, argv: list[str] | None = 
     return cfg
 
 
-def run_recipe(config_class: type, train: Callable, doc: str, argv: list[str] | None = None) -> int:
-    """Parse, train, and turn user errors into one line and exit status 2."""
+def exit_status(action: Callable[[], object]) -> int:
+    """Run `action`: 0 when it succeeds; a user error becomes one line on stderr and its exit status."""
     try:
-        train(parse_config(config_class, doc.split("\n\n")[0], argv))
+        action()
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         return err.exit_code
     return 0
+
+
+def run_recipe(config_class: type, train: Callable, doc: str, argv: list[str] | None = None) -> int:
+    """Parse, train, and turn user errors into one line and exit status 2."""
+    return exit_status(lambda: train(parse_config(config_class, doc.split("\n\n")[0], argv)))
 
 
 def forever(loader: Iterable) -> Iterator:

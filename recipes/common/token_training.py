@@ -14,7 +14,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from maskvox.checkpoint import OFFICIAL_FILES, load_module, read_state_dict, resolve_files
+from maskvox.checkpoint import load_module, official_file
 
 from .cli import forever
 from .trainer import TrainingRun
@@ -54,11 +54,7 @@ def warmup_inverse_sqrt(warmup_steps: int) -> Callable[[int], float]:
 
 def load_initial_weights(model: nn.Module, location: str, module_name: str, adapt=None) -> None:
     """Start from the `module_name` weights at `location`, strictly (after `adapt(state)`)."""
-    path = resolve_files(location, [OFFICIAL_FILES[module_name]])[OFFICIAL_FILES[module_name]]
-    if adapt is None:
-        load_module(model, path)
-        return
-    model.load_state_dict(adapt(read_state_dict(path)), strict=True)
+    load_module(model, official_file(location, module_name), adapt=adapt)
 
 
 def train_token_model(

@@ -74,9 +74,10 @@ def collate(pairs) -> dict:
 
 
 def train(cfg: S2ATrainConfig) -> TrainingRun:
-    run = TrainingRun(cfg.run, full_config=cfg, find_unused_parameters=True)
+    # The data first: a bad corpus is reported before the run folder is created.
     corpus = TokenCorpus(cfg.data.train_shards, need=("semantic", "acoustic"))
     dataset = AlignedCrops(corpus, cfg.data.max_frames, cfg.model.num_quantizer)
+    run = TrainingRun(cfg.run, full_config=cfg, find_unused_parameters=True)
     name = module_name(cfg.model)
     model = S2AModel(cfg.model)
     if cfg.finetune.init_from and not run.checkpoints():

@@ -76,9 +76,10 @@ def build_model(cfg: T2STrainConfig, run: TrainingRun) -> T2SModel:
 
 
 def train(cfg: T2STrainConfig) -> TrainingRun:
-    run = TrainingRun(cfg.run, full_config=cfg, find_unused_parameters=True)
+    # The data first: a bad corpus is reported before the run folder is created.
     corpus = TokenCorpus(cfg.data.train_shards, need=("semantic", "phones"))
     dataset = PhoneSemanticPairs(corpus, cfg.data.max_frames, cfg.model.phone_vocab_size)
+    run = TrainingRun(cfg.run, full_config=cfg, find_unused_parameters=True)
     model = build_model(cfg, run)
 
     def export(weights) -> None:

@@ -17,9 +17,9 @@ import sys
 
 from tqdm import tqdm
 
-from maskvox.errors import UserError
 from maskvox.tokenizer import SpeechTokenizer, pick_device
 
+from ..common.cli import exit_status
 from ..common.manifest import read_manifest
 from ..common.shards import TokenItem, shard_path, write_shard
 
@@ -50,23 +50,26 @@ def extract(manifest: str, model: str, out: str, shard_size: int = 500, device: 
     return len(todo)
 
 
+def positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a positive whole number")
+    return int(text)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--manifest", required=True, help="JSONL manifest (id, audio, text, speaker, ...)")
     parser.add_argument("--model", required=True, help="model folder or hub repo with the codecs")
     parser.add_argument("--out", required=True, help="shard folder to write")
-    parser.add_argument("--shard-size", type=int, default=500, help="utterances per shard")
+    parser.add_argument("--shard-size", type=positive, default=500, help="utterances per shard")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--semantic", choices=["yes", "no"], default="yes",
                         help="'no' writes acoustic ids only (no w2v-BERT needed)")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
-    try:
-        extract(args.manifest, args.model, args.out, args.shard_size, args.device, args.semantic, args.quiet)
-    except UserError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return err.exit_code
-    return 0
+    return exit_status(
+        lambda: extract(args.manifest, args.model, args.out, args.shard_size, args.device, args.semantic, args.quiet)
+    )
 
 
 if __name__ == "__main__":
