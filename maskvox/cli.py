@@ -7,7 +7,10 @@ nothing partial is written.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
 import sys
+import warnings
 import time
 from pathlib import Path
 
@@ -52,6 +55,21 @@ def _build_parser() -> argparse.ArgumentParser:
     roundtrip.add_argument("out", help="output audio (.wav or .flac), 24 kHz")
     _model_argument(roundtrip)
     roundtrip.set_defaults(handler=_codec_roundtrip, semantic="no")
+
+    g2p = commands.add_parser("g2p", help="text -> phones and phone ids (the T2S input)")
+    g2p.add_argument("text", nargs="?", help="the text (or use --jsonl)")
+    g2p.add_argument("--lang", help="language code: en, zh, ja, ko, fr, de (the default for --jsonl lines)")
+    g2p.add_argument("--json", action="store_true", help="print one JSON object with 'phones' and 'ids'")
+    g2p.add_argument("--jsonl", metavar="FILE", help="read many {lang, text} lines ('-' for stdin), write JSON lines")
+    g2p.add_argument("--out", metavar="FILE", help="write the result here instead of standard output")
+    g2p.add_argument("--normalization", choices=["full", "reference"], default="full",
+                     help="full (default): read numbers, money, dates, times, abbreviations first; "
+                          "reference: exactly the official front-end's cleaning")
+    g2p.add_argument("--vocab", metavar="FILE", help="phone vocabulary JSON (default: the official 363 phones)")
+    g2p.add_argument("--respell", action="append", default=[], metavar="WORD=SPELLING",
+                     help="read WORD as SPELLING (may be inline phones, [[...]]); repeatable")
+    g2p.add_argument("--quiet", action="store_true", help="no warnings about phones the vocabulary lacks")
+    g2p.set_defaults(handler=_g2p)
     return parser
 
 
@@ -113,6 +131,92 @@ def _codec_roundtrip(args) -> None:
     elapsed = time.perf_counter() - start
     _say(args, f"wrote {out}: {tokens.seconds:.2f} s of audio through {tokens.acoustic_codes.shape[1]} x "
                f"{tokens.acoustic_codes.shape[0]} codes in {elapsed:.1f} s")
+
+
+@contextlib.contextmanager
+def _warnings_on_stderr(quiet: bool):
+    """Front-end warnings as `maskvox: warning: ...` lines (none with --quiet)."""
+    from .text import UnknownPhoneWarning
+
+    with warnings.catch_warnings():
+        if quiet:
+            warnings.simplefilter("ignore")
+        else:
+            warnings.simplefilter("always", UnknownPhoneWarning)
+            warnings.showwarning = lambda message, *_, **__: print(f"maskvox: warning: {message}", file=sys.stderr)
+        yield
+
+
+def _parse_respellings(pairs: list[str]) -> dict[str, str]:
+    respellings = {}
+    for pair in pairs:
+        word, sep, spelling = pair.partition("=")
+        if not sep or not word.strip() or not spelling.strip():
+            raise UserError(f"--respell wants WORD=SPELLING, got {pair!r}")
+        respellings[word.strip()] = spelling.strip()
+    return respellings
+
+
+def _g2p_jsonl(frontend, args) -> tuple[list[str], int]:
+    """One output line per input line; a bad line gets an 'error' record and the rest go on."""
+    from tqdm import tqdm
+
+    from .text import check_language
+
+    if args.jsonl == "-":
+        lines = sys.stdin.read().splitlines()
+    else:
+        try:
+            lines = Path(args.jsonl).read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as error:
+            raise UserError(f"cannot read {args.jsonl}: {error}") from None
+    out, failures = [], 0
+    for number, line in enumerate(tqdm(lines, desc="g2p", disable=args.quiet, file=sys.stderr), start=1):
+        if not line.strip():
+            continue
+        try:
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as error:
+                raise UserError(f"not valid JSON ({error.msg})") from None
+            if not isinstance(record, dict) or not isinstance(record.get("text"), str):
+                raise UserError("expected a JSON object with a 'text' string")
+            lang = check_language(record.get("lang") or args.lang or "")
+            out.append(json.dumps(frontend(record["text"], lang).as_dict(), ensure_ascii=False))
+        except UserError as error:
+            failures += 1
+            print(f"maskvox: {args.jsonl}:{number}: {error}", file=sys.stderr)
+            out.append(json.dumps({"line": number, "error": str(error)}, ensure_ascii=False))
+    return out, failures
+
+
+def _g2p(args) -> None:
+    from .fileio import write_text
+    from .text import PhoneVocabulary, TextFrontEnd
+
+    if (args.text is None) == (args.jsonl is None):
+        raise UserError("give the text, or --jsonl FILE, but not both")
+    vocabulary = PhoneVocabulary.load(args.vocab) if args.vocab else None
+    frontend = TextFrontEnd(vocabulary, args.normalization, _parse_respellings(args.respell))
+    failures = 0
+    with _warnings_on_stderr(args.quiet):
+        if args.jsonl is not None:
+            lines, failures = _g2p_jsonl(frontend, args)
+        else:
+            if not args.lang:
+                raise UserError("--lang is required (en, zh, ja, ko, fr, de)")
+            result = frontend(args.text, args.lang)
+            ids = list(result.ids)
+            if args.json:
+                lines = [json.dumps({"phones": result.phone_string, "ids": ids}, ensure_ascii=False)]
+            else:
+                lines = [result.phone_string, " ".join(map(str, ids))]
+    if args.out:
+        write_text(args.out, "".join(line + "\n" for line in lines))
+    else:
+        print("\n".join(lines))
+    if failures:
+        raise UserError(f"{failures} line(s) of {args.jsonl} could not be read (their records hold the error)")
 
 
 def main(argv: list[str] | None = None) -> int:

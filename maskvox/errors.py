@@ -29,3 +29,19 @@ class CheckpointError(UserError):
 
 class ModelNotAvailableError(CheckpointError):
     """A model that is neither in a local folder nor obtainable from the hub."""
+
+
+class TextError(UserError):
+    """Text the front-end cannot turn into phones."""
+
+
+class UnsupportedLanguageError(TextError):
+    """A language code the front-end has no G2P for."""
+
+
+class NothingToPronounceError(TextError):
+    """Text that is empty or holds nothing the language's G2P can read."""
+
+
+class FrontEndUnavailableError(TextError):
+    """A language whose G2P tools or data files are not installed (the message says how)."""
