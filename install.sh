@@ -25,7 +25,7 @@ python=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$python" -m venv .venv
 # Every install goes through constraints.txt: it pins torch to the local CPU build.
 # build-constraints.txt applies inside source builds (pyopenjtalk's needs CMake < 4).
-PIP_CONSTRAINT=build-constraints.txt .venv/bin/pip install -q --disable-pip-version-check -c constraints.txt \
+PIP_CONSTRAINT="$(pwd)/build-constraints.txt" .venv/bin/pip install -q --disable-pip-version-check -c constraints.txt \
   -e ".[train,eval,test,ja]"
 # Test-only: the vocos package, to compare our Vocos modules with it. --no-deps because
 # it requires torchaudio, which has no build for this torch.
