@@ -1,1 +1,2 @@
-"""Total-duration predictor (issue: flow-matching duration)."""
+"""Total-duration prediction: the flow-matching model (`model.py`) and the length controls
+(`control.py`: the reference's rule, --duration, --speed, clamping)."""
