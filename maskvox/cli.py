@@ -196,6 +196,7 @@ def _g2p(args) -> None:
 
     if (args.text is None) == (args.jsonl is None):
         raise UserError("give the text, or --jsonl FILE, but not both")
+    out = _check_output(args.out, (".txt", ".json", ".jsonl")) if args.out else None
     vocabulary = PhoneVocabulary.load(args.vocab) if args.vocab else None
     frontend = TextFrontEnd(vocabulary, args.normalization, _parse_respellings(args.respell))
     failures = 0
@@ -211,8 +212,8 @@ def _g2p(args) -> None:
                 lines = [json.dumps({"phones": result.phone_string, "ids": ids}, ensure_ascii=False)]
             else:
                 lines = [result.phone_string, " ".join(map(str, ids))]
-    if args.out:
-        write_text(args.out, "".join(line + "\n" for line in lines))
+    if out:
+        write_text(out, "".join(line + "\n" for line in lines))
     else:
         print("\n".join(lines))
     if failures:

@@ -250,11 +250,21 @@ def test_cli_g2p_jsonl_carries_on_after_a_bad_line(tmp_path, capsys):
     (["--lang", "en", "   "], "nothing to pronounce"),
     (["hello"], "--lang is required"),
     (["--lang", "en", "hi", "--respell", "oops"], "--respell wants WORD=SPELLING"),
+    (["--lang", "en", "hi", "--out", "phones.wav"], "must end in .txt or .json or .jsonl"),
 ])
 def test_cli_g2p_errors_are_one_line(args, message, capsys):
     assert cli_main(["g2p", *args]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and message in err and "Traceback" not in err
+
+
+def test_cli_g2p_output_into_a_folder_is_one_line(tmp_path, capsys):
+    folder = tmp_path / "out.json"
+    folder.mkdir()
+    assert cli_main(["g2p", "--lang", "en", "hi", "--out", str(folder)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "is a folder" in err
+    assert [p.name for p in tmp_path.iterdir()] == ["out.json"] and not list(folder.iterdir())
 
 
 def test_cli_g2p_warning_names_the_word(capsys):
