@@ -98,15 +98,15 @@ class DurationModel(nn.Module):
     def velocity(self, x_t: torch.Tensor, t: torch.Tensor, batch: DurationBatch, keep_prompt: torch.Tensor) -> torch.Tensor:
         """x_t (B,), t (B,), keep_prompt (B,) bool -> velocity (B,)."""
         device = x_t.device
-        counts = [1 + (len(p) if keep else 0) + len(q)
-                  for p, q, keep in zip(batch.prompt_phones, batch.target_phones, keep_prompt.tolist())]
-        width = max(counts)
+        keeps = keep_prompt.tolist()
+        width = 1 + max((len(p) if keep else 0) + len(q)
+                        for p, q, keep in zip(batch.prompt_phones, batch.target_phones, keeps))
         x = torch.zeros(len(batch), width, self.cfg.hidden_size, device=device)
         valid = torch.zeros(len(batch), width, dtype=torch.bool, device=device)
-        features = self._value_features(x_t, batch, keep_prompt)
+        values = self.value_in(self._value_features(x_t, batch, keep_prompt))
         language = self.language_emb(batch.languages.to(device))
-        for item, (prompt, target, keep) in enumerate(zip(batch.prompt_phones, batch.target_phones, keep_prompt.tolist())):
-            pieces = [self.value_in(features[item])[None]]
+        for item, (prompt, target, keep) in enumerate(zip(batch.prompt_phones, batch.target_phones, keeps)):
+            pieces = [values[item : item + 1]]
             if keep:
                 pieces.append(self.phone_emb(prompt.to(device)) + self.segment_emb.weight[0])
             pieces.append(self.phone_emb(target.to(device)) + self.segment_emb.weight[1])

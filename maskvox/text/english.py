@@ -25,8 +25,11 @@ _ABBREVIATION_PATTERNS = [
 
 # Phone merges applied to whole `|`/`_`-delimited tokens, in this order, until none matches.
 _PHONE_MERGES = [
-    ("t|ɹ", "tɹ"), ("d|ɹ", "dɹ"), ("t|s", "ts"), ("d|z", "dz"), ("ɪ|ɹ", "ɪɹ"), ("ɐ", "ɚ"),
-    ("ᵻ", "ɪ"), ("əl", "l"), ("x", "k"), ("ɬ", "l"), ("ʔ", "t"), ("n̩", "n"), ("oː|ɹ", "oːɹ"),
+    (re.compile(r"(^|[_|])" + re.escape(old) + r"([_|]|$)"), new)
+    for old, new in [
+        ("t|ɹ", "tɹ"), ("d|ɹ", "dɹ"), ("t|s", "ts"), ("d|z", "dz"), ("ɪ|ɹ", "ɪɹ"), ("ɐ", "ɚ"),
+        ("ᵻ", "ɪ"), ("əl", "l"), ("x", "k"), ("ɬ", "l"), ("ʔ", "t"), ("n̩", "n"), ("oː|ɹ", "oːɹ"),
+    ]
 ]
 # When the phones end in one of these characters, the reference adds a word boundary `_`.
 _ENDS_NEEDING_BOUNDARY = "p⁼ʰmftnlkxʃs`ɹaoəɛɪeɑʊŋiuɥwæjː"
@@ -103,8 +106,7 @@ def expand_abbreviations(text: str) -> str:
 
 def merge_phones(phones: str) -> str:
     """The reference's `special_map`: join or rename espeak's phones into vocabulary ones."""
-    for old, new in _PHONE_MERGES:
-        pattern = re.compile(r"(^|[_|])" + re.escape(old) + r"([_|]|$)")
+    for pattern, new in _PHONE_MERGES:
         while pattern.search(phones):
             phones = pattern.sub(lambda m, new=new: m.group(1) + new + m.group(2), phones)
     return phones

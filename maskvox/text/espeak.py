@@ -15,6 +15,7 @@ import threading
 import warnings
 
 from maskvox.errors import FrontEndUnavailableError
+from maskvox.text.strings import join_punctuation
 
 # The reference's voice for each language code.
 ESPEAK_VOICES = {"en": "en-us", "fr": "fr-fr", "de": "de", "ko": "ko"}
@@ -28,7 +29,6 @@ _CHINESE_PUNCTUATION = [
 ]
 _NOT_SPOKEN = re.compile(r"[^\w\s_,.?!;:'…]")
 _SPACE_AROUND_PUNCTUATION = re.compile(r"\s*([,.?!;:'…])\s*")
-_PUNCTUATION_TOKEN = re.compile(r"([,.?!;:'…])")
 
 _lock = threading.Lock()
 
@@ -41,12 +41,6 @@ def clean_line(line: str) -> str:
     line = _NOT_SPOKEN.sub("", line)
     line = _SPACE_AROUND_PUNCTUATION.sub(r"\1", line)
     return re.sub(r"\s+", " ", line)
-
-
-def join_punctuation(phones: str) -> str:
-    """Make every punctuation mark its own `|`-separated token, as the reference does."""
-    phones = _PUNCTUATION_TOKEN.sub(r"|\1|", phones)
-    return re.sub(r"\|+", "|", phones).rstrip("|")
 
 
 class EspeakPhonemizer:

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from typing import Callable, Mapping
 
 from maskvox.errors import NothingToPronounceError, TextError, UnsupportedLanguageError
+from maskvox.text.english import english_phones
+from maskvox.text.strings import shorten
 from maskvox.text.vocab import PUNCTUATION_PHONES, PhoneVocabulary
 
 SUPPORTED_LANGUAGES = ("en", "zh", "ja", "ko", "fr", "de")
@@ -57,11 +59,6 @@ def check_language(lang: str, supported: tuple[str, ...] = SUPPORTED_LANGUAGES) 
     if lang not in supported:
         raise UnsupportedLanguageError(f"unsupported language {lang!r}; supported: {', '.join(supported)}")
     return lang
-
-
-def _shorten(text: str, limit: int = 40) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def remove_unusable_characters(text: str) -> str:
@@ -147,7 +144,7 @@ class TextFrontEnd:
         phone_string = _join_pieces([piece for piece in pieces if piece], lang)
         phones, ids = self._to_ids(phone_string)
         if not any(phone not in PUNCTUATION_PHONES for phone in phones):
-            raise NothingToPronounceError(f"nothing to pronounce in {_shorten(source)!r} ({lang})")
+            raise NothingToPronounceError(f"nothing to pronounce in {shorten(source)!r} ({lang})")
         return Phonemes(source, lang, phone_string, phones, ids)
 
     # -- stages --
@@ -161,7 +158,7 @@ class TextFrontEnd:
         phones = [phone for phone in re.split(r"[\s|]+", span) if phone]
         unknown = [phone for phone in phones if phone not in self.vocabulary]
         if unknown:
-            raise TextError(f"inline phone {unknown[0]!r} in [[{_shorten(span)}]] is not in the phone vocabulary")
+            raise TextError(f"inline phone {unknown[0]!r} in [[{shorten(span)}]] is not in the phone vocabulary")
         return "|".join(phones)
 
     def _read(self, text: str, lang: str) -> str:
@@ -184,7 +181,7 @@ class TextFrontEnd:
         unknown = {phone for phone in phone_string.split("|") if phone and phone not in self.vocabulary}
         if not unknown:
             return
-        words = _candidate_words(text, lang) if unknown - {p for p in unknown if "\n" in p} else []
+        words = _candidate_words(text, lang) if any("\n" not in phone for phone in unknown) else []
         word_phones = self._phones_of_words(words, lang)
         for phone in sorted(unknown):
             if "\n" in phone:
@@ -193,7 +190,7 @@ class TextFrontEnd:
                            "as in the reference; join the lines (normalization='full' does) to keep it")
             else:
                 culprits = [word for word, phones in zip(words, word_phones) if phone in phones.split("|")]
-                where = ", ".join(repr(_shorten(word, 24)) for word in dict.fromkeys(culprits)) or repr(_shorten(text))
+                where = ", ".join(repr(shorten(word, 24)) for word in dict.fromkeys(culprits)) or repr(shorten(text))
                 message = f"phone {phone!r} of {where} ({lang}) is not in the phone vocabulary; left out of the ids"
             warnings.warn(message, UnknownPhoneWarning, stacklevel=4)
 
@@ -282,12 +279,10 @@ class ChineseEnglishReader:
         self._mandarin = None
 
     def __call__(self, text: str) -> str:
-        from maskvox.text.english import english_phones
-
         segments = segment_chinese_english(text)
         if segments[-1][1] not in ("zh", "en"):
             raise NothingToPronounceError(
-                f"nothing to pronounce in {_shorten(text)!r}: zh/en text needs Chinese characters or Latin letters"
+                f"nothing to pronounce in {shorten(text)!r}: zh/en text needs Chinese characters or Latin letters"
             )
         phones = ""
         for index, (run, kind) in enumerate(segments):

@@ -26,6 +26,7 @@ import threading
 from pathlib import Path
 
 from maskvox.errors import FrontEndUnavailableError, NothingToPronounceError, TextError
+from maskvox.text.strings import shorten
 
 # Debian package `open-jtalk-mecab-naist-jdic`: the stock Open JTalk 1.11 dictionary the
 # reference's phones were made with (pyopenjtalk-plus's modified one changes 11 of 80 results).
@@ -139,7 +140,7 @@ class JapaneseG2P:
         phones = _ipa_phone_string(stream)
         if not phones:
             raise NothingToPronounceError(
-                f"nothing to pronounce in the Japanese text {_shorten(text)!r}"
+                f"nothing to pronounce in the Japanese text {shorten(text)!r}"
             )
         return phones
 
@@ -248,10 +249,6 @@ def _clean(text: str) -> str:
         bad = text[error.start]
         raise TextError(f"the Japanese text holds an invalid character {bad!r}") from None
     return re.sub(r"\s+", "", text.strip().strip("'"))
-
-
-def _shorten(text: str, limit: int = 40) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _check_fits_openjtalk(sentence: str) -> None:

@@ -26,6 +26,7 @@ from typing import Any
 
 from maskvox.errors import TextError
 from maskvox.text import mandarin_data
+from maskvox.text.strings import join_punctuation
 
 # ---------------------------------------------------------------------------------------------
 # Tables (data re-expressed from the reference)
@@ -72,8 +73,6 @@ _APICAL_INITIAL = re.compile(r"((?:[sɹ]`|s)[⁼ʰ]?)(?=[→↓↑ ]|$)")
 # Final clean-up: one leading "|", and every char that is not a word char, "_", punctuation,
 # "|", a tone arrow, ⁼, ʰ or `.
 _LEADING_BAR_OR_FOREIGN = re.compile(r"^\||[^\w\s_,.?!;:'…|→↓↑⁼ʰ`]")
-_PUNCTUATION_TOKEN = re.compile(r"([,.?!;:'…])")
-_BAR_RUN = re.compile(r"\|+")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -238,9 +237,7 @@ def bopomofo_to_phones(text: str) -> str:
     for bopomofo, ipa in _BOPOMOFO_TO_IPA:
         text = text.replace(bopomofo, ipa)
     text = _APICAL_INITIAL.sub(r"\1ɹ", text)
-    text = _LEADING_BAR_OR_FOREIGN.sub("", text)
-    text = _PUNCTUATION_TOKEN.sub(r"|\1|", text)
-    return _BAR_RUN.sub("|", text).rstrip("|")
+    return join_punctuation(_LEADING_BAR_OR_FOREIGN.sub("", text))
 
 
 # ---------------------------------------------------------------------------------------------
