@@ -192,7 +192,7 @@ def _g2p_jsonl(frontend, args) -> tuple[list[str], int]:
 
 def _g2p(args) -> None:
     from .fileio import write_text
-    from .text import PhoneVocabulary, TextFrontEnd
+    from .text import SUPPORTED_LANGUAGES, PhoneVocabulary, TextFrontEnd
 
     if (args.text is None) == (args.jsonl is None):
         raise UserError("give the text, or --jsonl FILE, but not both")
@@ -205,7 +205,7 @@ def _g2p(args) -> None:
             lines, failures = _g2p_jsonl(frontend, args)
         else:
             if not args.lang:
-                raise UserError("--lang is required (en, zh, ja, ko, fr, de)")
+                raise UserError(f"--lang is required ({', '.join(SUPPORTED_LANGUAGES)})")
             result = frontend(args.text, args.lang)
             ids = list(result.ids)
             if args.json:

@@ -16,7 +16,6 @@ from maskvox.errors import UserError
 from maskvox.fileio import write_text
 
 PAD_ID = 1023
-OFFICIAL_SIZE = 363
 PUNCTUATION_PHONES = frozenset(",.?!_:;'…")
 
 
