@@ -4,7 +4,8 @@
 
 Reads every non-error sentence of a `{lang, text}` JSONL file with `normalization` set as asked
 and prints one JSON object: per language the first call's seconds, then, after one untimed
-pass, the median and mean milliseconds per sentence over `--repeats` passes.
+pass, the median and mean milliseconds per sentence over `--repeats` passes, and how many
+answers equal the file's `phones` and `ids` (for the reference's cases: agreement with it).
 """
 
 from __future__ import annotations
@@ -24,21 +25,23 @@ from ..common.cli import exit_status
 
 
 def bench(cases_path: str, normalization: str, repeats: int) -> dict:
-    by_lang: dict[str, list[str]] = defaultdict(list)
+    by_lang: dict[str, list[dict]] = defaultdict(list)
     with open(cases_path, encoding="utf-8") as cases:
         for line in cases:
             record = json.loads(line)
             if "error" not in record and record["text"].strip():
-                by_lang[record["lang"]].append(record["text"])
+                by_lang[record["lang"]].append(record)
     result = {"normalization": normalization, "repeats": repeats, "languages": {}}
     warnings.simplefilter("ignore")  # the unknown-phone warnings are part of the timed work
-    for lang, texts in by_lang.items():
+    for lang, records in by_lang.items():
+        texts = [record["text"] for record in records]
         frontend = TextFrontEnd(normalization=normalization)
         start = time.perf_counter()
         _read(frontend, texts[0], lang)
         first = time.perf_counter() - start
-        for text in texts:  # lazily loaded helpers (inflect, pykakasi) load here, untimed
-            _read(frontend, text, lang)
+        # One untimed pass: lazily loaded helpers (inflect, pykakasi) load here, and each answer
+        # is compared with the record's phones and ids, when the record has them.
+        same = sum(_read(frontend, record["text"], lang) == (record.get("phones"), record.get("ids")) for record in records)
         times = []
         for _ in range(repeats):
             for text in texts:
@@ -46,17 +49,18 @@ def bench(cases_path: str, normalization: str, repeats: int) -> dict:
                 _read(frontend, text, lang)
                 times.append(1000 * (time.perf_counter() - start))
         result["languages"][lang] = {
-            "sentences": len(texts), "first_call_s": round(first, 3),
+            "sentences": len(texts), "same_as_record": same, "first_call_s": round(first, 3),
             "median_ms": round(statistics.median(times), 2), "mean_ms": round(statistics.mean(times), 2),
         }
     return result
 
 
-def _read(frontend: TextFrontEnd, text: str, lang: str) -> None:
+def _read(frontend: TextFrontEnd, text: str, lang: str) -> tuple[str, list[int]] | None:
     try:
-        frontend(text, lang)
+        result = frontend(text, lang)
     except TextError:
-        pass  # punctuation-only sentences: the error is the answer, and it is timed too
+        return None  # punctuation-only sentences: the error is the answer, and it is timed too
+    return result.phone_string, list(result.ids)
 
 
 def main(argv: list[str] | None = None) -> int:
