@@ -6,9 +6,10 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 # espeak-ng: the G2P of en/fr/de/ko and the offline speech corpus; open-jtalk-mecab-naist-jdic:
-# the Japanese G2P's dictionary; flite, fortunes: the offline speech corpus recipe; sox: audio
-# inspection; pocketsphinx-testdata: real LibriVox clips; libsndfile1: soundfile's library.
-APT_PACKAGES=(espeak-ng open-jtalk-mecab-naist-jdic flite sox fortunes pocketsphinx-testdata libsndfile1)
+# the Japanese G2P's dictionary; flite, fortunes, fortunes-de: the offline speech corpus recipe
+# (its English and German text); sox: audio inspection; pocketsphinx-testdata: real LibriVox
+# clips; libsndfile1: soundfile's library.
+APT_PACKAGES=(espeak-ng open-jtalk-mecab-naist-jdic flite sox fortunes fortunes-de pocketsphinx-testdata libsndfile1)
 missing=()
 for package in "${APT_PACKAGES[@]}"; do
   dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")

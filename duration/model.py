@@ -25,27 +25,14 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from maskvox.config import DurationConfig
+from maskvox.errors import ConfigError
 from maskvox.nn import MaskedTransformer
 from maskvox.text.frontend import SUPPORTED_LANGUAGES
 from maskvox.text.vocab import PAD_ID
 
 LANGUAGE_IDS = {lang: index for index, lang in enumerate(SUPPORTED_LANGUAGES)}
 TARGET_KINDS = ("log_rate", "log_frames")
-
-
-@dataclass
-class DurationConfig:
-    phone_vocab_size: int = 1024
-    num_languages: int = 16
-    hidden_size: int = 256
-    num_heads: int = 4
-    num_layers: int = 4
-    target: str = "log_rate"  # or "log_frames"
-    # Standardisation of the target: 50 Hz frames, about 4 frames per phone id.
-    target_mean: float = 1.4
-    target_std: float = 0.4
-    sigma_min: float = 1e-4
-    condition_drop: float = 0.1  # prompt dropped in training, for classifier-free guidance
 
 
 @dataclass
@@ -68,7 +55,7 @@ class DurationModel(nn.Module):
     def __init__(self, cfg: DurationConfig = DurationConfig()):
         super().__init__()
         if cfg.target not in TARGET_KINDS:
-            raise ValueError(f"target must be one of {TARGET_KINDS}")
+            raise ConfigError(f"duration target must be one of {TARGET_KINDS}, got {cfg.target!r}")
         self.cfg = cfg
         hidden = cfg.hidden_size
         self.phone_emb = nn.Embedding(cfg.phone_vocab_size, hidden, padding_idx=PAD_ID)
@@ -128,6 +115,11 @@ class DurationModel(nn.Module):
 
     # -- training --
 
+    def forward(self, batch: DurationBatch, target_frames: torch.Tensor,
+                generator: torch.Generator | None = None) -> torch.Tensor:
+        """The training loss (so data-parallel wrappers see a forward call)."""
+        return self.flow_matching_loss(batch, target_frames, generator)
+
     def flow_matching_loss(self, batch: DurationBatch, target_frames: torch.Tensor,
                            generator: torch.Generator | None = None) -> torch.Tensor:
         """Mean squared error between the predicted and the straight-path velocity."""
@@ -146,13 +138,19 @@ class DurationModel(nn.Module):
 
     @torch.no_grad()
     def predict_frames(self, batch: DurationBatch, steps: int = 8, seeds: list[int] | None = None,
-                       cfg: float = 0.0, method: str = "midpoint") -> torch.Tensor:
-        """(B,) predicted target frames (float). `seeds[b]` fixes item b's noise."""
+                       cfg: float = 0.0, method: str = "midpoint", temperature: float = 1.0) -> torch.Tensor:
+        """(B,) predicted target frames (float). `seeds[b]` fixes item b's noise.
+
+        The noise is scaled by `temperature`. A one-dimensional flow is monotonic, so
+        `temperature=0` (start at the noise's median, 0) gives the median of the predicted
+        distribution: the point estimate; 1 draws a sample.
+        """
         from torchdiffeq import odeint
 
         device = self.value_out.weight.device
         seeds = seeds if seeds is not None else [0] * len(batch)
-        x0 = torch.stack([torch.randn((), generator=torch.Generator().manual_seed(int(s))) for s in seeds]).to(device)
+        x0 = torch.stack([torch.randn((), generator=torch.Generator().manual_seed(int(s))) for s in seeds])
+        x0 = (x0 * temperature).to(device)
         keep = torch.ones(len(batch), dtype=torch.bool, device=device)
 
         def field(t, x):

@@ -30,6 +30,8 @@ OFFICIAL_FILES = {
     "t2s": "t2s_model/model.safetensors",
     "s2a_1layer": "s2a_model/s2a_model_1layer/model.safetensors",
     "s2a_full": "s2a_model/s2a_model_full/model.safetensors",
+    # maskvox's own: the official release has no duration model.
+    "duration": "duration_model/model.safetensors",
 }
 OFFICIAL_REPO = "amphion/MaskGCT"
 # maskvox writes the model sizes beside the weights (the official repo has no config file).

@@ -115,6 +115,23 @@ class S2AConfig:
     predict_layer_1: bool = False
 
 
+@dataclass
+class DurationConfig:
+    """The total-duration predictor (maskvox's own: the official release has none)."""
+
+    phone_vocab_size: int = 1024
+    num_languages: int = 16
+    hidden_size: int = 256
+    num_heads: int = 4
+    num_layers: int = 4
+    target: str = "log_rate"  # the modelled number: log(frames / phones), or "log_frames"
+    # Standardisation of the target: 50 Hz frames, about 4 frames per phone id.
+    target_mean: float = 1.4
+    target_std: float = 0.4
+    sigma_min: float = 1e-4
+    condition_drop: float = 0.1  # prompt dropped in training, for classifier-free guidance
+
+
 def _s2a_1layer() -> S2AConfig:
     return S2AConfig(num_quantizer=1, predict_layer_1=True)
 
@@ -129,6 +146,7 @@ class ModelConfig:
     t2s: T2SConfig = field(default_factory=T2SConfig)
     s2a_1layer: S2AConfig = field(default_factory=_s2a_1layer)
     s2a_full: S2AConfig = field(default_factory=S2AConfig)
+    duration: DurationConfig | None = None  # None: no duration model (the length rule is used)
 
     @classmethod
     def from_official(cls, data: dict) -> "ModelConfig":
@@ -322,6 +340,8 @@ def _from_official(data: dict) -> ModelConfig:
         cfg.semantic_features = from_dict(SemanticFeaturesConfig, extras["semantic_features"], "maskvox.semantic_features.")
     if "sample_rate" in extras.get("acoustic_codec", {}):
         cfg.acoustic_codec.sample_rate = extras["acoustic_codec"]["sample_rate"]
+    if extras.get("duration") is not None:
+        cfg.duration = from_dict(DurationConfig, extras["duration"], "maskvox.duration.")
     return cfg
 
 
@@ -340,6 +360,7 @@ def _to_official(cfg: ModelConfig) -> dict:
         "maskvox": {
             "semantic_features": to_dict(cfg.semantic_features),
             "acoustic_codec": {"sample_rate": cfg.acoustic_codec.sample_rate},
+            "duration": None if cfg.duration is None else to_dict(cfg.duration),
         },
     }
 

@@ -97,3 +97,17 @@ def synthetic_token_shards(folder: Path, utterances: int = 48, seed: int = 0) ->
         items.append(TokenItem(f"utt{n:03d}", f"spk{n % 4}", semantic, acoustic, phones))
     write_shards(folder, items, shard_size=20)
     return folder
+
+
+def populate_hub_cache(cache: Path, repo_id: str, source: Path, files: list[str]) -> None:
+    """Lay files out as huggingface_hub's cache does: blobs, a snapshot and refs/main."""
+    import shutil
+
+    repo = cache / ("models--" + repo_id.replace("/", "--"))
+    revision = "0123456789abcdef0123456789abcdef01234567"
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(revision)
+    for name in files:
+        target = repo / "snapshots" / revision / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(source / name, target)

@@ -1,7 +1,6 @@
 """Strict safetensors loading with named mismatches; folder and hub resolution, offline."""
 
 import shutil
-from pathlib import Path
 
 import pytest
 import torch
@@ -18,6 +17,8 @@ from maskvox.codecs.acoustic import AcousticEncoder
 from maskvox.codecs.pretrained import load_acoustic_codec
 from maskvox.config import preset
 from maskvox.errors import CheckpointError, ModelNotAvailableError
+
+from factories import populate_hub_cache
 
 
 @pytest.fixture
@@ -81,22 +82,10 @@ def test_neither_folder_nor_repo_id(tmp_path):
         resolve_files(str(tmp_path / "absent" / "deeper"), ["x"])
 
 
-def _populate_hub_cache(cache: Path, repo_id: str, source: Path, files: list[str]) -> None:
-    """Lay files out as huggingface_hub's cache does: blobs, a snapshot and refs/main."""
-    repo = cache / ("models--" + repo_id.replace("/", "--"))
-    revision = "0123456789abcdef0123456789abcdef01234567"
-    (repo / "refs").mkdir(parents=True)
-    (repo / "refs" / "main").write_text(revision)
-    for name in files:
-        target = repo / "snapshots" / revision / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(source / name, target)
-
-
 def test_hub_repo_from_the_local_cache_offline(tiny_acoustic_model, tmp_path, monkeypatch):
     cache = tmp_path / "hub"
     files = [OFFICIAL_FILES["codec_encoder"], OFFICIAL_FILES["codec_decoder"], "config.json"]
-    _populate_hub_cache(cache, "someone/tiny-maskvox", tiny_acoustic_model, files)
+    populate_hub_cache(cache, "someone/tiny-maskvox", tiny_acoustic_model, files)
     monkeypatch.setenv("HF_HUB_CACHE", str(cache))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     codec = load_acoustic_codec("someone/tiny-maskvox")

@@ -131,3 +131,18 @@ def test_rule_and_controls():
 def test_bad_length_requests_are_clear_errors(request_args, message):
     with pytest.raises(UserError, match=message):
         resolve_frames(150.0, 30, LengthRequest(**request_args))
+
+
+def test_zero_temperature_gives_the_median_whatever_the_seed():
+    """A 1-D flow is monotonic: starting every item at the noise's median (0) gives the median of
+    the predicted distribution, so the seed no longer matters; temperature 1 draws samples."""
+    torch.manual_seed(0)
+    model = DurationModel(TINY).eval()
+    batch = _batch([12, 30], [20, 25], [80.0, 100.0])
+    medians = [model.predict_frames(batch, steps=4, seeds=[s, s], temperature=0.0) for s in (0, 1, 2)]
+    assert all(torch.equal(medians[0], m) for m in medians[1:])
+    samples = [model.predict_frames(batch, steps=4, seeds=[s, s], temperature=1.0) for s in (0, 1)]
+    assert not torch.allclose(samples[0], samples[1])
+    lows = model.predict_frames(batch, steps=4, seeds=[5, 5], temperature=-1.0)  # noise -z vs +z
+    highs = model.predict_frames(batch, steps=4, seeds=[5, 5], temperature=1.0)
+    assert torch.all((lows - medians[0]) * (highs - medians[0]) <= 0)  # the median lies between

@@ -36,6 +36,10 @@ _UNUSABLE_CATEGORIES = {"Cc", "Cs", "Co", "Cn"}
 class UnknownPhoneWarning(UserWarning):
     """A G2P produced a phone the vocabulary lacks; it was left out of the ids."""
 
+    def __init__(self, message: str, phone: str = ""):
+        super().__init__(message)
+        self.phone = phone  # for batch jobs that count them
+
 
 @dataclass(frozen=True)
 class Phonemes:
@@ -192,7 +196,7 @@ class TextFrontEnd:
                 culprits = [word for word, phones in zip(words, word_phones) if phone in phones.split("|")]
                 where = ", ".join(repr(shorten(word, 24)) for word in dict.fromkeys(culprits)) or repr(shorten(text))
                 message = f"phone {phone!r} of {where} ({lang}) is not in the phone vocabulary; left out of the ids"
-            warnings.warn(message, UnknownPhoneWarning, stacklevel=4)
+            warnings.warn(UnknownPhoneWarning(message, phone), stacklevel=4)
 
     def _phones_of_words(self, words: list[str], lang: str) -> list[str]:
         read = self._g2p(lang)

@@ -10,8 +10,11 @@ utterances as concatenated int16 arrays with offsets (no pickles, memory-light):
     frame_offsets  (N + 1,) int64    utterance i has frames [offsets[i], offsets[i+1])
     phones       (P,) int16          phone ids of the transcript
     phone_offsets  (N + 1,) int64
+    num_frames   (N,) int64          each utterance's length in 50 Hz frames (also without ids)
+    languages    (N,) str            language of each transcript ("" if unknown)
 
-`semantic`, `acoustic` and `phones` are each optional (a semantic-only corpus trains T2S).
+`semantic`, `acoustic` and `phones` are each optional: a semantic-only corpus trains T2S, and
+phones with `num_frames` alone (`extract --ids none`) train the duration model.
 Shards are written atomically, so an interrupted extraction resumes shard by shard.
 """
 
@@ -35,6 +38,13 @@ class TokenItem:
     semantic: np.ndarray | None = None  # (T,) int
     acoustic: np.ndarray | None = None  # (T, Q) int
     phones: np.ndarray | None = None  # (L,) int
+    language: str = ""
+    num_frames: int = 0  # the utterance's length in frames; that of its ids when it has them
+
+    def __post_init__(self):
+        ids = self.semantic if self.semantic is not None else self.acoustic
+        if ids is not None:
+            self.num_frames = len(ids)
 
 
 def shard_path(folder: str | Path, index: int) -> Path:
@@ -46,6 +56,8 @@ def write_shard(path: str | Path, items: list[TokenItem]) -> None:
     arrays: dict[str, np.ndarray] = {
         "ids": np.array([item.id for item in items], dtype=np.str_),
         "speakers": np.array([item.speaker for item in items], dtype=np.str_),
+        "languages": np.array([item.language for item in items], dtype=np.str_),
+        "num_frames": np.array([item.num_frames for item in items], dtype=np.int64),
     }
     has = {name: [getattr(item, name) is not None for item in items] for name in ("semantic", "acoustic", "phones")}
     for name, flags in has.items():
@@ -107,6 +119,12 @@ def _read_shard(path: Path) -> list[TokenItem]:
     items = [TokenItem(str(i), str(s)) for i, s in zip(arrays["ids"], arrays["speakers"])]
     frames, phones = arrays.get("frame_offsets"), arrays.get("phone_offsets")
     for n, item in enumerate(items):
+        if "languages" in arrays:  # older shards have neither languages nor num_frames
+            item.language = str(arrays["languages"][n])
+        if "num_frames" in arrays:
+            item.num_frames = int(arrays["num_frames"][n])
+        if frames is not None:
+            item.num_frames = int(frames[n + 1] - frames[n])
         if "semantic" in arrays:
             item.semantic = arrays["semantic"][frames[n] : frames[n + 1]].astype(np.int64)
         if "acoustic" in arrays:

@@ -1,9 +1,10 @@
 """The training loop of the masked token models (T2S, S2A): token shards in, official layout out.
 
 Each model's `forward(batch, span_ratio)` is its masked objective and returns a dict with
-`loss`; this loop adds the rest: AdamW with warm-up and inverse-square-root decay,
-gradient clipping, EMA, bf16 autocast where the GPU has it, resumable checkpoints,
-fine-tuning from existing weights, and export to a model folder.
+`loss` (or pass another `objective`: the duration model's flow matching); this loop adds the
+rest: AdamW with warm-up and inverse-square-root decay, gradient clipping, EMA, bf16 autocast
+where the GPU has it, resumable checkpoints, fine-tuning from existing weights, and export to
+a model folder.
 """
 
 from __future__ import annotations
@@ -65,8 +66,13 @@ def train_token_model(
     data: TokenDataConfig,
     optim: TokenOptimConfig,
     export: Callable[[nn.Module], None],
+    objective: Callable[[nn.Module, object], dict] | None = None,
 ) -> TrainingRun:
-    """Train until run.cfg.max_steps; `export(weights)` writes the model folder."""
+    """Train until run.cfg.max_steps; `export(weights)` writes the model folder.
+
+    `objective(model, batch)` returns a dict with `loss` (default: `model(batch, data.span_ratio)`).
+    """
+    objective = objective or (lambda model, batch: model(batch, data.span_ratio))
     loader = torch.utils.data.DataLoader(
         dataset, batch_size=data.batch_size, shuffle=True, collate_fn=collate,
         drop_last=len(dataset) >= data.batch_size, num_workers=data.num_workers,
@@ -87,7 +93,7 @@ def train_token_model(
     for _ in run.steps():
         batch = next(batches)
         with run.accelerator.autocast():
-            outputs = model(batch, data.span_ratio)
+            outputs = objective(model, batch)
         grad_norm = run.backward(outputs["loss"], optimizer, model.parameters(), optim.grad_clip)
         scheduler.step()
         run.update_ema(model)

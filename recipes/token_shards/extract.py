@@ -6,7 +6,9 @@
 Utterances are taken `--shard-size` at a time; each shard is written atomically and
 skipped when it already exists, so an interrupted run resumes where it stopped, and
 several processes (torchrun) split the shards between them. Semantic and acoustic ids
-are cut to the same number of frames. Phone ids come from the text front-end
+are cut to the same number of frames. `--ids no` writes only phone ids and each utterance's
+length in frames (from the audio file's header; no model needed): the duration model's input.
+Phone ids come from the text front-end
 (`maskvox.text`) reading each utterance's `text` in its `language` (or `--lang`); an utterance
 whose text cannot be read is left out, with a note naming it.
 """
@@ -14,14 +16,18 @@ whose text cannot be read is left out, with a note naming it.
 from __future__ import annotations
 
 import argparse
+import collections
 import os
 import sys
+import warnings
 
 import numpy as np
+import soundfile
 from tqdm import tqdm
 
+from maskvox.duration.control import FRAME_RATE_HZ
 from maskvox.errors import TextError, UserError
-from maskvox.text import PhoneVocabulary, TextFrontEnd
+from maskvox.text import PhoneVocabulary, TextFrontEnd, UnknownPhoneWarning
 from maskvox.tokenizer import SpeechTokenizer, pick_device
 
 from ..common.cli import exit_status
@@ -40,25 +46,51 @@ def phone_reader(phones: str, items, lang: str | None, vocab: str | None, normal
 
     def read(item):
         try:
-            return np.asarray(frontend(item.text, item.language or lang).ids, dtype=np.int64)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", UnknownPhoneWarning)
+                ids = frontend(item.text, item.language or lang).ids
         except TextError as error:
             tqdm.write(f"note: left out {item.id}: {error}")
             return None
+        for warning in caught:
+            if isinstance(warning.message, UnknownPhoneWarning):
+                read.unknown_phones[(item.language or lang, warning.message.phone)] += 1
+        return np.asarray(ids, dtype=np.int64)
 
+    # A per-word warning would flood a corpus run: count them, and report once at the end.
+    read.unknown_phones = collections.Counter()
     return read
 
 
-def extract(manifest: str, model: str, out: str, shard_size: int = 500, device: str = "auto",
+def report_unknown_phones(counts: collections.Counter) -> None:
+    if counts:
+        listed = ", ".join(f"{phone!r} ({lang}) x{count}" for (lang, phone), count in counts.most_common())
+        print(f"note: phones not in the vocabulary, left out of the ids: {listed}", file=sys.stderr)
+
+
+def audio_frames(path: str) -> int:
+    """The length of an audio file in 50 Hz frames, from its header."""
+    try:
+        return round(soundfile.info(path).duration * FRAME_RATE_HZ)
+    except (OSError, RuntimeError) as error:  # soundfile raises RuntimeError subclasses
+        raise UserError(f"cannot read audio {path}: {error}") from None
+
+
+def extract(manifest: str, model: str | None, out: str, shard_size: int = 500, device: str = "auto",
             semantic: str = "yes", quiet: bool = False, phones: str = "auto", lang: str | None = None,
-            vocab: str | None = None, normalization: str = "full") -> int:
+            vocab: str | None = None, normalization: str = "full", ids: str = "yes") -> int:
     items = read_manifest(manifest)
-    read_phones = phone_reader(phones, items, lang, vocab, normalization)
+    if ids == "no" and phones == "no":
+        raise UserError("--ids no --phones no would write nothing")
+    if ids == "yes" and not model:
+        raise UserError("--model is needed to extract semantic and acoustic ids (or give --ids no)")
+    read_phones = phone_reader("yes" if ids == "no" else phones, items, lang, vocab, normalization)
     rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
     shards = list(range(0, len(items), shard_size))
     todo = [n for n in range(len(shards)) if n % world == rank and not shard_path(out, n).exists()]
     if not todo:
         return 0
-    tokenizer = SpeechTokenizer.from_pretrained(model, pick_device(device), semantic=semantic)
+    tokenizer = SpeechTokenizer.from_pretrained(model, pick_device(device), semantic=semantic) if ids == "yes" else None
     os.makedirs(out, exist_ok=True)
     bar = tqdm(total=sum(len(items[shards[n] : shards[n] + shard_size]) for n in todo), disable=quiet, desc="tokens")
     for n in todo:
@@ -68,15 +100,22 @@ def extract(manifest: str, model: str, out: str, shard_size: int = 500, device: 
             phone_ids = read_phones(utterance) if read_phones else None
             if read_phones and phone_ids is None:
                 continue
+            language = utterance.language or lang or ""
+            if tokenizer is None:
+                tokens.append(TokenItem(utterance.id, utterance.speaker, phones=phone_ids, language=language,
+                                        num_frames=audio_frames(utterance.audio)))
+                continue
             codes = tokenizer.encode_file(utterance.audio)
             acoustic, ids = codes.acoustic_codes, codes.semantic_codes
             frames = len(acoustic) if ids is None else min(len(acoustic), len(ids))
             tokens.append(TokenItem(
                 utterance.id, utterance.speaker, semantic=None if ids is None else ids[:frames],
-                acoustic=acoustic[:frames], phones=phone_ids,
+                acoustic=acoustic[:frames], phones=phone_ids, language=language,
             ))
         write_shard(shard_path(out, n), tokens)
     bar.close()
+    if read_phones and not quiet:
+        report_unknown_phones(read_phones.unknown_phones)
     return len(todo)
 
 
@@ -89,12 +128,14 @@ def positive(text: str) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--manifest", required=True, help="JSONL manifest (id, audio, text, speaker, ...)")
-    parser.add_argument("--model", required=True, help="model folder or hub repo with the codecs")
+    parser.add_argument("--model", help="model folder or hub repo with the codecs (not needed with --ids no)")
     parser.add_argument("--out", required=True, help="shard folder to write")
     parser.add_argument("--shard-size", type=positive, default=500, help="utterances per shard")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--semantic", choices=["yes", "no"], default="yes",
                         help="'no' writes acoustic ids only (no w2v-BERT needed)")
+    parser.add_argument("--ids", choices=["yes", "no"], default="yes",
+                        help="'no': phone ids and frame counts only, no model (the duration model's input)")
     parser.add_argument("--phones", choices=["auto", "yes", "no"], default="auto",
                         help="phone ids of the transcripts: auto (when every utterance has text and language)")
     parser.add_argument("--lang", help="language of utterances whose manifest line has none")
@@ -104,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     return exit_status(lambda: extract(
         args.manifest, args.model, args.out, args.shard_size, args.device, args.semantic, args.quiet,
-        args.phones, args.lang, args.vocab, args.normalization,
+        args.phones, args.lang, args.vocab, args.normalization, args.ids,
     ))
 
 
