@@ -16,6 +16,7 @@ from pathlib import Path
 
 from . import __version__
 from .errors import UserError
+from .fileio import check_output_path
 
 
 def _model_argument(parser: argparse.ArgumentParser) -> None:
@@ -102,17 +103,8 @@ def _tokenizer(args, semantic: str):
     return tokenizer
 
 
-def _check_output(path: str, suffixes: tuple[str, ...]) -> Path:
-    out = Path(path)
-    if out.suffix.lower() not in suffixes:
-        raise UserError(f"output {out} must end in {' or '.join(suffixes)}")
-    if out.is_dir():
-        raise UserError(f"output {out} is a folder")
-    return out
-
-
 def _codec_encode(args) -> None:
-    out = _check_output(args.out, (".npz",))
+    out = check_output_path(args.out, (".npz",))
     tokenizer = _tokenizer(args, args.semantic)
     tokens = tokenizer.encode_file(args.audio)
     tokens.save(out)
@@ -125,7 +117,7 @@ def _codec_decode(args) -> None:
     from .audio import write_audio
     from .tokenizer import SpeechTokens
 
-    out = _check_output(args.out, (".wav", ".flac"))
+    out = check_output_path(args.out, (".wav", ".flac"))
     tokens = SpeechTokens.load(args.codes)
     wav = _tokenizer(args, "no").decode(tokens)
     write_audio(out, wav, tokens.sample_rate)
@@ -135,7 +127,7 @@ def _codec_decode(args) -> None:
 def _codec_roundtrip(args) -> None:
     from .audio import write_audio
 
-    out = _check_output(args.out, (".wav", ".flac"))
+    out = check_output_path(args.out, (".wav", ".flac"))
     tokenizer = _tokenizer(args, "no")
     start = time.perf_counter()
     tokens = tokenizer.encode_file(args.audio)
@@ -209,7 +201,7 @@ def _g2p(args) -> None:
 
     if (args.text is None) == (args.jsonl is None):
         raise UserError("give the text, or --jsonl FILE, but not both")
-    out = _check_output(args.out, (".txt", ".json", ".jsonl")) if args.out else None
+    out = check_output_path(args.out, (".txt", ".json", ".jsonl")) if args.out else None
     vocabulary = PhoneVocabulary.load(args.vocab) if args.vocab else None
     frontend = TextFrontEnd(vocabulary, args.normalization, _parse_respellings(args.respell))
     failures = 0

@@ -13,6 +13,19 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
+from .errors import UserError
+
+
+def check_output_path(path: str | os.PathLike, suffixes: tuple[str, ...]) -> Path:
+    """The output path, if it ends in one of `suffixes` and is not a folder (checked before
+    any slow work, so a bad --out fails at once)."""
+    out = Path(path)
+    if out.suffix.lower() not in suffixes:
+        raise UserError(f"output {out} must end in {' or '.join(suffixes)}")
+    if out.is_dir():
+        raise UserError(f"output {out} is a folder")
+    return out
+
 
 @contextlib.contextmanager
 def atomic_path(target: str | os.PathLike, suffix: str | None = None) -> Iterator[Path]:
@@ -23,6 +36,8 @@ def atomic_path(target: str | os.PathLike, suffix: str | None = None) -> Iterato
     On any exception the temporary file is removed and `target` is left untouched.
     """
     target = Path(target)
+    if target.is_dir():  # os.replace would fail only after the work, with a traceback
+        raise UserError(f"output {target} is a folder")
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(
         prefix=f".{target.name}.", suffix=suffix if suffix is not None else target.suffix,

@@ -66,3 +66,16 @@ def test_unknown_output_format(tmp_path):
     with pytest.raises(AudioError, match="unknown audio format"):
         write_audio(tmp_path / "out.xyz", speechlike(0.1, 16000), 16000)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_writing_onto_a_folder_is_a_one_line_error(tmp_path):
+    from maskvox.errors import UserError
+    from maskvox.fileio import write_text
+
+    (tmp_path / "taken.wav").mkdir()
+    with pytest.raises(UserError, match="taken.wav is a folder"):
+        write_audio(tmp_path / "taken.wav", speechlike(0.1, 24000), 24000)
+    with pytest.raises(UserError, match="report.json is a folder"):
+        (tmp_path / "report.json").mkdir()
+        write_text(tmp_path / "report.json", "{}")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report.json", "taken.wav"]  # no temporary left

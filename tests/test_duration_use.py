@@ -208,3 +208,19 @@ def test_the_shipped_demo_predicts_plausible_lengths(capsys):
     assert natural["source"] == "model" and 4.0 < natural["seconds"] < 7.0, natural
     slower = _duration_json(capsys, *args, "--speed", "0.5")
     assert slower["frames"] == round(natural["frames"] * 2) or abs(slower["frames"] - 2 * natural["frames"]) <= 1
+
+
+def test_evaluation_checks_its_output_before_any_work(tmp_path, capsys):
+    status = evaluate_main(["--shards", str(tmp_path / "absent"), "--out", str(tmp_path), "--quiet"])
+    err = capsys.readouterr().err
+    assert status == 2 and err.strip() == f"error: output {tmp_path} must end in .json"
+    assert evaluate_main(["--shards", str(tmp_path / "absent"), "--out", str(tmp_path / "r.txt"), "--quiet"]) == 2
+    assert "must end in .json" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())  # nothing written
+
+
+def test_evaluation_needs_at_least_one_prompt_per_target(tmp_path, capsys):
+    with pytest.raises(SystemExit) as caught:
+        evaluate_main(["--shards", str(tmp_path), "--prompts", "0"])
+    assert caught.value.code == 2
+    assert "--prompts: '0' is not a positive whole number" in capsys.readouterr().err

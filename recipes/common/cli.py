@@ -30,6 +30,13 @@ def parse_config(config_class: type, description: str, argv: list[str] | None = 
     return cfg
 
 
+def positive(text: str) -> int:
+    """An argparse type: a whole number of at least 1."""
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a positive whole number")
+    return int(text)
+
+
 def exit_status(action: Callable[[], object]) -> int:
     """Run `action`: 0 when it succeeds; a user error becomes one line on stderr and its exit status."""
     try:

@@ -12,7 +12,6 @@ short targets (< 2 s) and per language, for the reference's rule and for each mo
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 
@@ -20,10 +19,10 @@ from tqdm import tqdm
 
 from maskvox.duration.control import FRAME_RATE_HZ, rule_frames
 from maskvox.duration.predictor import DurationPredictor, LengthQuery
-from maskvox.fileio import write_text
+from maskvox.fileio import check_output_path, write_json
 from maskvox.tokenizer import pick_device
 
-from ..common.cli import exit_status
+from ..common.cli import exit_status, positive
 from .pairs import fixed_pairs, usable_utterances
 
 SHORT_SECONDS = 2.0
@@ -87,9 +86,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--shards", required=True, help="shards of held-out voices (phones and frame counts)")
     parser.add_argument("--model", action="append", default=[], help="model folder with a duration model (repeatable)")
-    parser.add_argument("--prompts", type=int, default=1, help="prompts per target utterance")
+    parser.add_argument("--prompts", type=positive, default=1, help="prompts per target utterance")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--steps", type=int, default=8, help="ODE solver steps")
+    parser.add_argument("--steps", type=positive, default=8, help="ODE solver steps")
     parser.add_argument("--temperature", type=float, default=0.0, help="0: the median prediction; 1: a sample")
     parser.add_argument("--cfg", type=float, default=0.0, help="classifier-free guidance scale")
     parser.add_argument("--device", default="cpu")
@@ -98,11 +97,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     def run() -> None:
+        if args.out:
+            check_output_path(args.out, (".json",))
         report = evaluate(args.shards, args.model, args.seed, args.prompts, args.steps, args.device, args.quiet,
                           args.temperature, args.cfg)
         print(table(report))
         if args.out:
-            write_text(args.out, json.dumps(report, indent=1) + "\n")
+            write_json(args.out, report)
 
     return exit_status(run)
 

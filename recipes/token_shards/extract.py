@@ -30,7 +30,7 @@ from maskvox.errors import TextError, UserError
 from maskvox.text import PhoneVocabulary, TextFrontEnd, UnknownPhoneWarning
 from maskvox.tokenizer import SpeechTokenizer, pick_device
 
-from ..common.cli import exit_status
+from ..common.cli import exit_status, positive
 from ..common.manifest import read_manifest
 from ..common.shards import TokenItem, shard_path, write_shard
 
@@ -117,12 +117,6 @@ def extract(manifest: str, model: str | None, out: str, shard_size: int = 500, d
     if read_phones and not quiet:
         report_unknown_phones(read_phones.unknown_phones)
     return len(todo)
-
-
-def positive(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a positive whole number")
-    return int(text)
 
 
 def main(argv: list[str] | None = None) -> int:
