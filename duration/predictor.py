@@ -84,15 +84,14 @@ class DurationPredictor:
         estimates = []
         for query, frames in zip(queries, natural):
             chosen, how = resolve_frames(frames, len(query.target_phones), request)
-            rule = rule_frames(round(query.prompt_frames), len(query.prompt_phones), len(query.target_phones))
-            estimates.append(LengthEstimate(chosen, frames, rule, "requested" if how == "requested" else self.source))
+            source = "requested" if how == "requested" else self.source
+            estimates.append(LengthEstimate(chosen, frames, query_rule_frames(query), source))
         return estimates
 
     def natural_frames(self, queries: list[LengthQuery], seed: int = 0) -> list[float]:
         """The natural length of each query, in frames: the model's, or the rule's."""
         if self.model is None:
-            return [float(rule_frames(round(q.prompt_frames), len(q.prompt_phones), len(q.target_phones)))
-                    for q in queries]
+            return [float(query_rule_frames(query)) for query in queries]
         frames: list[float] = []
         for start in range(0, len(queries), self.batch_size):
             chunk = queries[start : start + self.batch_size]
@@ -100,6 +99,11 @@ class DurationPredictor:
                                                   temperature=self.temperature)
             frames.extend(predicted.cpu().tolist())
         return frames
+
+
+def query_rule_frames(query: LengthQuery) -> int:
+    """The reference's rule for one query."""
+    return rule_frames(round(query.prompt_frames), len(query.prompt_phones), len(query.target_phones))
 
 
 def make_batch(queries: list[LengthQuery]) -> DurationBatch:

@@ -123,7 +123,7 @@ def _read_shard(path: Path) -> list[TokenItem]:
             item.language = str(arrays["languages"][n])
         if "num_frames" in arrays:
             item.num_frames = int(arrays["num_frames"][n])
-        if frames is not None:
+        elif frames is not None:
             item.num_frames = int(frames[n + 1] - frames[n])
         if "semantic" in arrays:
             item.semantic = arrays["semantic"][frames[n] : frames[n + 1]].astype(np.int64)

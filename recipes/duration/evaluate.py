@@ -17,8 +17,8 @@ import sys
 
 from tqdm import tqdm
 
-from maskvox.duration.control import FRAME_RATE_HZ, rule_frames
-from maskvox.duration.predictor import DurationPredictor, LengthQuery
+from maskvox.duration.control import FRAME_RATE_HZ
+from maskvox.duration.predictor import DurationPredictor, LengthQuery, query_rule_frames
 from maskvox.fileio import check_output_path, write_json
 from maskvox.tokenizer import pick_device
 
@@ -55,7 +55,7 @@ def evaluate(shards: str, models: list[str], seed: int = 0, prompts: int = 1, st
     true = [target.num_frames for _, target in pairs]
     queries = [LengthQuery(prompt.phones.tolist(), prompt.num_frames, target.phones.tolist(), target.language)
                for prompt, target in pairs]
-    rule = [rule_frames(prompt.num_frames, len(prompt.phones), len(target.phones)) for prompt, target in pairs]
+    rule = [query_rule_frames(query) for query in queries]
     results = {"rule": summarize(percentage_errors(rule, true), pairs)}
     for location in tqdm(models, desc="models", disable=quiet or len(models) < 2):
         predictor = DurationPredictor.from_pretrained(
