@@ -146,9 +146,13 @@ class AcousticCodec(nn.Module):
         return torch.nn.functional.pad(wav, (0, self.hop_length - remainder))
 
     @torch.no_grad()
-    def encode(self, wav: torch.Tensor, n_quantizers: int | None = None) -> torch.Tensor:
-        """(B, N) waveform at 24 kHz -> (B, T, n_quantizers) codes, T = ceil(N / 480)."""
-        latents = self.encoder(self.pad_to_frames(wav)[:, None, :])
+    def encode(self, wav: torch.Tensor, n_quantizers: int | None = None, pad: bool = True) -> torch.Tensor:
+        """(B, N) waveform at 24 kHz -> (B, T, n_quantizers) codes, T = ceil(N / 480).
+
+        `pad=False` encodes the samples as they are, as the reference pipeline does with its
+        prompt: T is then about N / 480, rounded by the strided convolutions.
+        """
+        latents = self.encoder((self.pad_to_frames(wav) if pad else wav)[:, None, :])
         codes = self.decoder.quantize(latents, n_quantizers=n_quantizers).codes
         return codes.permute(1, 2, 0)
 

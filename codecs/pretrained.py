@@ -56,7 +56,7 @@ def load_semantic_features(
         raise CheckpointError(
             f"feature statistics have {mean.numel()} dimensions, the semantic model {config.hidden_size}"
         )
-    return SemanticFeatureExtractor(model.eval(), fbank, mean, std, cfg).to(device)
+    return SemanticFeatureExtractor(model.eval(), fbank, mean, std, cfg, full_config.num_hidden_layers).to(device)
 
 
 def _relative_to(path: str, base: str | Path | None) -> str:

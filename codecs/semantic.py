@@ -96,11 +96,15 @@ class SemanticFeatureExtractor(nn.Module):
     which saves the time and memory of the remaining blocks.
     """
 
-    def __init__(self, model, fbank, mean: torch.Tensor, std: torch.Tensor, cfg: SemanticFeaturesConfig):
+    def __init__(self, model, fbank, mean: torch.Tensor, std: torch.Tensor, cfg: SemanticFeaturesConfig,
+                 source_layers: int | None = None):
         super().__init__()
         self.model = model
         self.fbank = fbank
         self.cfg = cfg
+        # Blocks of the checkpoint before truncation (24 for w2v-BERT 2.0): the reference
+        # pipeline's random draws depend on it (see `reference_draws`).
+        self.source_layers = source_layers or model.config.num_hidden_layers
         self.register_buffer("mean", mean, persistent=False)
         self.register_buffer("std", std, persistent=False)
 
@@ -114,6 +118,17 @@ class SemanticFeatureExtractor(nn.Module):
         config.add_adapter = False
         config.use_intermediate_ffn_before_adapter = False
         return config
+
+    def reference_draws(self) -> None:
+        """Consume the global generator as the reference's w2v-BERT forward does: transformers
+        4.41's encoder draws one `torch.rand([])` per block (its layer-drop check) even in
+        eval mode, over all the checkpoint's blocks, between the seed and T2S's first draw."""
+        for _ in range(self.source_layers):
+            torch.rand([])
+
+    def use_attention(self, kind: str) -> None:
+        """"sdpa" (fast) or "eager" (the reference's exact sums: SDPA differs by ~1e-6)."""
+        self.model.set_attn_implementation(kind)
 
     def fbank_features(self, waveforms: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
         """16 kHz waveforms -> padded fbank input (B, T', 160) and attention mask (B, T')."""

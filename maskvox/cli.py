@@ -16,7 +16,9 @@ from pathlib import Path
 
 from . import __version__
 from .errors import UserError
+from .evaluation.cli import add_eval_command
 from .fileio import check_output_path
+from .gui import add_gui_command
 
 
 def _model_argument(parser: argparse.ArgumentParser) -> None:
@@ -84,6 +86,37 @@ def _build_parser() -> argparse.ArgumentParser:
     duration.add_argument("--json", action="store_true", help='print {"seconds", "rule_seconds", "source", "frames"}')
     _model_argument(duration)
     duration.set_defaults(handler=_duration)
+
+    clone = commands.add_parser("clone", help="say new text in the voice of a prompt recording (zero-shot)")
+    clone.add_argument("--prompt", help="the prompt recording, 3-15 s (any format, rate, channels; longer is cut at a pause)")
+    clone.add_argument("--prompt-text", help="what the prompt says")
+    text = clone.add_mutually_exclusive_group()
+    text.add_argument("--text", help="what to say")
+    text.add_argument("--text-file", metavar="FILE", help="read what to say from a UTF-8 text file (long text is split)")
+    clone.add_argument("--lang", default="en", help="language of the text: en, zh, ja, ko, fr, de (default: en)")
+    clone.add_argument("--prompt-lang", help="language of the prompt (default: --lang)")
+    clone.add_argument("--out", help="output audio (.wav or .flac), 24 kHz")
+    clone.add_argument("--batch", metavar="ITEMS.jsonl",
+                       help="many items, one JSON object per line (id, prompt, prompt_text, text, language, ...)")
+    clone.add_argument("--out-dir", metavar="DIR", help="with --batch: one wav per item and results.jsonl (resumable)")
+    clone.add_argument("--batch-size", type=int, default=8, help="pieces generated together (default: 8)")
+    clone.add_argument("--force", action="store_true", help="with --batch: redo items already done")
+    length = clone.add_mutually_exclusive_group()
+    length.add_argument("--duration", type=float, metavar="SECONDS", help="the exact length of the output")
+    length.add_argument("--speed", type=float, default=1.0, help="speaking-rate factor, 0.5 to 2 (> 1: faster)")
+    clone.add_argument("--seed", type=int, help="seed for a repeatable result (default: a random one, printed)")
+    clone.add_argument("--preset", default="default", metavar="NAME|FILE",
+                       help="fast, default (the reference's steps) or high; or a .yaml/.json of preset fields")
+    clone.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
+                       help="auto: bf16 on a GPU that has it, else fp32")
+    clone.add_argument("--reference-sampling", action="store_true",
+                       help="the reference pipeline's exact computation and random draws (fp32, one piece at a time)")
+    clone.add_argument("--json", action="store_true", help="print the result's details as JSON")
+    _model_argument(clone)
+    clone.set_defaults(handler=_clone)
+
+    add_eval_command(commands)
+    add_gui_command(commands)
     return parser
 
 
@@ -249,6 +282,77 @@ def _duration(args) -> None:
         print(f"{estimate.seconds:.2f} s ({estimate.source}{rule})")
 
 
+def _clone(args) -> None:
+    if args.batch:
+        return _clone_batch(args)
+    for flag in ("prompt", "prompt_text", "out"):
+        if getattr(args, flag) is None:
+            raise UserError(f"--{flag.replace('_', '-')} is required (or use --batch ITEMS.jsonl --out-dir DIR)")
+    if args.text is None and args.text_file is None:
+        raise UserError("give --text or --text-file")
+    from .audio import write_audio
+    from .pipeline import CloneRequest, check_request
+
+    out = check_output_path(args.out, (".wav", ".flac"))
+    text = args.text if args.text is not None else _read_text_file(args.text_file)
+    request = CloneRequest(args.prompt, args.prompt_text, text, args.lang, args.prompt_lang, args.duration,
+                           args.speed, args.seed)
+    sampling = "reference" if args.reference_sampling else "fast"
+    with _warnings_on_stderr(args.quiet):
+        check_request(request, sampling)  # bad input fails before the models load
+        synthesizer = _synthesizer(args, sampling)
+        started = time.perf_counter()
+        result = synthesizer.clone_batch([request], batch_size=args.batch_size)[0]
+    write_audio(out, result.audio, result.sample_rate)
+    if args.json:
+        print(json.dumps({"out": str(out), **result.as_dict()}))
+    else:
+        _say(args, f"wrote {out}: {result.seconds:.2f} s ({result.duration_source} length; seed {result.seed}; "
+                   f"{len(result.pieces)} piece(s)) in {time.perf_counter() - started:.1f} s")
+
+
+def _synthesizer(args, sampling: str):
+    from .pipeline import Synthesizer
+    from .tokenizer import pick_device
+
+    return Synthesizer.from_pretrained(args.model, preset=args.preset, device=pick_device(args.device),
+                                       sampling=sampling, precision=args.precision, progress=not args.quiet)
+
+
+def _read_text_file(path: str) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise UserError(f"cannot read the text file {path}: {getattr(err, 'strerror', None) or err}") from None
+
+
+def _clone_batch(args) -> None:
+    from .batch import RESULTS_FILE, read_items, run_clone_batch
+    from .pipeline import load_preset
+
+    if not args.out_dir:
+        raise UserError("--batch needs --out-dir DIR")
+    for flag in ("prompt", "prompt_text", "text", "text_file", "out", "duration"):
+        if getattr(args, flag) is not None:
+            raise UserError(f"--{flag.replace('_', '-')} does not go with --batch (give it per item in the items file)")
+    out_dir = Path(args.out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UserError(f"--out-dir {out_dir} is a file")
+    if args.batch_size < 1:
+        raise UserError(f"--batch-size must be at least 1, got {args.batch_size}")
+    load_preset(args.preset)
+    items = read_items(args.batch, args.lang, args.seed)
+    sampling = "reference" if args.reference_sampling else "fast"
+    with _warnings_on_stderr(args.quiet):
+        records = run_clone_batch(items, out_dir, lambda: _synthesizer(args, sampling), args.batch_size, args.force,
+                                  progress=not args.quiet,
+                                  report=lambda message: print(f"maskvox: {args.batch}: {message}", file=sys.stderr))
+    failed = sum(1 for item in items if records[item.id]["status"] != "ok")
+    _say(args, f"{len(items) - failed} of {len(items)} items done in {out_dir} (see {out_dir / RESULTS_FILE})")
+    if failed:
+        raise UserError(f"{failed} of {len(items)} items failed (their records in {out_dir / RESULTS_FILE} say why)")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = _build_parser()
     args = parser.parse_args(argv)
@@ -258,14 +362,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"maskvox: error: {err}", file=sys.stderr)
         return err.exit_code
     except MemoryError:
-        print("maskvox: error: out of memory: use a shorter input or a smaller model", file=sys.stderr)
+        print("maskvox: error: out of memory: lower --batch-size, use shorter text or a smaller model", file=sys.stderr)
         return 3
     except KeyboardInterrupt:
         print("maskvox: interrupted", file=sys.stderr)
         return 130
     except Exception as err:  # CUDA out of memory comes as a RuntimeError subclass
         if type(err).__name__ == "OutOfMemoryError":
-            print("maskvox: error: out of GPU memory: use a shorter input or --device cpu", file=sys.stderr)
+            print("maskvox: error: out of GPU memory: lower --batch-size, use shorter text, --precision bf16 or --device cpu",
+                  file=sys.stderr)
             return 3
         raise
     return 0

@@ -42,3 +42,9 @@ def tiny_model(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_acoustic_model(tmp_path_factory) -> Path:
     return factories.tiny_model_folder(tmp_path_factory.mktemp("tiny_acoustic"), with_semantic=False)
+
+
+@pytest.fixture(scope="session")
+def tiny_full_model(tmp_path_factory) -> Path:
+    """Every model the clone pipeline loads, random and tiny, in the official layout (read-only)."""
+    return factories.tiny_full_model_folder(tmp_path_factory.mktemp("tiny_full_model"))

@@ -58,6 +58,32 @@ def tiny_model_folder(folder: Path, with_semantic: bool = True, seed: int = 0) -
     return folder
 
 
+def tiny_full_model_folder(folder: Path, seed: int = 0, with_duration: bool = True) -> Path:
+    """`tiny_model_folder` plus random tiny T2S, S2A (both models) and duration models: every
+    part the clone pipeline loads, at small widths (the outputs are noise, the shapes real)."""
+    from maskvox.checkpoint import write_model_folder
+    from maskvox.config import DurationConfig, S2AConfig, T2SConfig
+    from maskvox.duration.model import DurationModel
+    from maskvox.s2a.model import S2AModel
+    from maskvox.t2s.model import T2SModel
+
+    tiny_model_folder(folder, seed=seed)
+    torch.manual_seed(seed + 1)
+    small = dict(hidden_size=64, num_layers=2, num_heads=4)
+    t2s, s2a_1layer, s2a_full = T2SConfig(**small), S2AConfig(num_quantizer=1, predict_layer_1=True, **small), S2AConfig(**small)
+    duration = DurationConfig(hidden_size=32, num_heads=2, num_layers=1)
+    modules = {"t2s": T2SModel(t2s), "s2a_1layer": S2AModel(s2a_1layer), "s2a_full": S2AModel(s2a_full)}
+    if with_duration:
+        modules["duration"] = DurationModel(duration)
+
+    def update(cfg):
+        cfg.t2s, cfg.s2a_1layer, cfg.s2a_full = t2s, s2a_1layer, s2a_full
+        cfg.duration = duration if with_duration else None
+
+    write_model_folder(folder, modules, update)
+    return folder
+
+
 def write_wav(path: Path, wav: np.ndarray, rate: int) -> Path:
     import soundfile as sf
 

@@ -1,0 +1,184 @@
+"""`maskvox gui`: a local web page for voice cloning, over `Synthesizer.clone`.
+
+Gradio is imported inside the functions, so importing this module stays cheap and maskvox
+works without gradio installed (`pip install 'maskvox[gui]'` adds it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import html
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .duration.control import MAX_SPEED, MIN_SPEED
+from .errors import UserError
+
+LANGUAGE_NAMES = {"en": "English", "zh": "Chinese", "ja": "Japanese", "ko": "Korean", "fr": "French", "de": "German"}
+SAME_AS_TARGET = "same"  # the prompt-language choice that means "the target's language"
+EXAMPLE_DIR = Path(__file__).resolve().parent.parent / "egs" / "clone"  # present in a source checkout only
+# Gradio phones home (analytics) unless told not to; the page must also work with no network.
+OFFLINE_ENVIRONMENT = {"GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_DISABLE_TELEMETRY": "1"}
+
+
+def _import_gradio():
+    os.environ.update(OFFLINE_ENVIRONMENT)
+    try:
+        import gradio
+    except ImportError:
+        raise UserError("the web page needs gradio: pip install 'maskvox[gui]'") from None
+    return gradio
+
+
+def _language_choices() -> list[tuple[str, str]]:
+    from .text import SUPPORTED_LANGUAGES
+
+    return [(f"{LANGUAGE_NAMES.get(code, code)} ({code})", code) for code in SUPPORTED_LANGUAGES]
+
+
+def _example_rows() -> list[list]:
+    """The shipped prompt as a clickable example, when this is a source checkout."""
+    wav, transcript = EXAMPLE_DIR / "prompt.wav", EXAMPLE_DIR / "prompt.txt"
+    if not (wav.is_file() and transcript.is_file()):
+        return []
+    text = "Hello! This voice was cloned from a few seconds of speech."
+    return [[str(wav), transcript.read_text(encoding="utf-8").strip(), text, "en"]]
+
+
+def _to_int16(audio: np.ndarray) -> np.ndarray:
+    # Gradio rescales float audio to its peak; int16 passes through, so the loudness stays the model's.
+    return np.round(np.clip(np.asarray(audio, dtype=np.float32), -1.0, 1.0) * 32767).astype(np.int16)
+
+
+def _describe(result) -> str:
+    """One line under the player: length, where the length came from, seed, time per stage."""
+    stages = ", ".join(f"{stage} {seconds:.2f} s" for stage, seconds in result.timings.items())
+    return f"{result.seconds:.2f} s of speech (length: {result.duration_source}) · seed {result.seed} · {stages}"
+
+
+def _read_box(value, convert, wanted: str):
+    """A box that may be left blank: None, or its text read with `convert` (int, float)."""
+    text = "" if value is None else str(value).strip()
+    if not text:
+        return None
+    try:
+        return convert(text)
+    except ValueError:
+        raise UserError(f"{wanted}, or blank; got {text!r}") from None
+
+
+def _clone_function(synthesizer):
+    """The Clone button's function: page values in, (player value, info line) out."""
+    import gradio
+
+    def clone(prompt_wav, prompt_text, text, language, prompt_language, speed, duration, seed):
+        try:
+            if not prompt_wav:
+                raise UserError("upload a prompt recording first (a few seconds of the voice to clone)")
+            seconds = _read_box(duration, float, "the exact length is a number of seconds")
+            result = synthesizer.clone(
+                prompt_wav, prompt_text, text, language=language,
+                prompt_language=None if prompt_language == SAME_AS_TARGET else prompt_language,
+                duration=seconds,
+                speed=1.0 if seconds is not None else float(speed),  # an exact length overrides the slider
+                seed=_read_box(seed, int, "the seed is a whole number"),
+            )
+        except UserError as error:
+            # The message alone: on the page (Gradio reads it as HTML), no traceback in the terminal.
+            raise gradio.Error(html.escape(str(error), quote=False), print_exception=False) from None
+        except MemoryError:
+            raise gradio.Error("out of memory: use a shorter input or a smaller model") from None
+        except RuntimeError as error:  # CUDA out of memory is a RuntimeError subclass
+            if type(error).__name__ == "OutOfMemoryError":
+                raise gradio.Error("out of GPU memory: use a shorter input or --device cpu") from None
+            raise
+        return (result.sample_rate, _to_int16(result.audio)), _describe(result)
+
+    return clone
+
+
+def build_app(synthesizer):
+    """The page: prompt and texts on the left, length and seed below, the result on the right."""
+    gradio = _import_gradio()
+    languages = _language_choices()
+    with gradio.Blocks(title="maskvox: voice cloning", analytics_enabled=False) as app:
+        gradio.Markdown("# maskvox voice cloning\nGive a few seconds of a voice and what it says; "
+                        "maskvox speaks your text in that voice.")
+        with gradio.Row():
+            with gradio.Column():
+                prompt_wav = gradio.Audio(label="Prompt recording", type="filepath", sources=["upload", "microphone"])
+                prompt_text = gradio.Textbox(label="Prompt transcript", lines=2,
+                                             placeholder="exactly what the prompt recording says")
+                text = gradio.Textbox(label="Text to speak", lines=4)
+                with gradio.Row():
+                    language = gradio.Dropdown(languages, value="en", label="Language")
+                    prompt_language = gradio.Dropdown([("same as the text", SAME_AS_TARGET)] + languages,
+                                                      value=SAME_AS_TARGET, label="Prompt language")
+                with gradio.Row():
+                    speed = gradio.Slider(MIN_SPEED, MAX_SPEED, value=1.0, step=0.05, label="Speed", scale=2,
+                                          info="above 1: faster")
+                    # Text boxes, not number boxes: Gradio's number box shows 0 for "blank".
+                    duration = gradio.Textbox(label="Exact length (s)", placeholder="optional",
+                                              info="overrides the speed")
+                    seed = gradio.Textbox(label="Seed", placeholder="random", info="to repeat a result")
+                button = gradio.Button("Clone", variant="primary")
+            with gradio.Column():
+                audio = gradio.Audio(label="Cloned speech", type="numpy", interactive=False)
+                info = gradio.Textbox(label="Details", interactive=False)
+        inputs = [prompt_wav, prompt_text, text, language, prompt_language, speed, duration, seed]
+        examples = _example_rows()
+        if examples:
+            gradio.Examples(examples, inputs=inputs[:4])
+        # One clone at a time (Gradio's default for an event): the models are not shared between threads.
+        button.click(_clone_function(synthesizer), inputs, [audio, info], api_name="clone")
+    return app
+
+
+def add_gui_command(subparsers) -> None:
+    gui = subparsers.add_parser("gui", help="a local web page for voice cloning (needs gradio)")
+    gui.add_argument(
+        "--model", default=None, metavar="DIR|REPO",
+        help="model folder in the official layout, or a hub repo id (default: the demo checkpoint shipped with maskvox)",
+    )
+    gui.add_argument("--preset", default="default", metavar="NAME|FILE",
+                     help="fast, default (the reference's steps) or high; or a .yaml/.json of preset fields")
+    gui.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default)")
+    gui.add_argument("--host", default="127.0.0.1",
+                     help="address to serve on (default: 127.0.0.1, this machine only; 0.0.0.0: every network)")
+    gui.add_argument("--port", type=int, default=7860, help="port to serve on (default: 7860)")
+    gui.add_argument("--share", action="store_true", help="also make a public gradio.live link (needs internet)")
+    gui.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    gui.set_defaults(handler=run_gui)
+
+
+def run_gui(args: argparse.Namespace) -> None:
+    """Load the models, then serve the page until Ctrl+C."""
+    _import_gradio()  # before the slow model load: say at once when gradio is missing
+    from .pipeline import Synthesizer
+
+    _say(args, "loading the models...")
+    synthesizer = Synthesizer.from_pretrained(args.model, preset=args.preset, device=args.device)
+    app = build_app(synthesizer)
+    try:
+        # quiet: Gradio's start-up lines speak of launch() arguments (it still prints a --share link).
+        _, local_url, _ = app.launch(
+            server_name=args.host, server_port=args.port, share=args.share, quiet=True,
+            prevent_thread_lock=True, ssr_mode=False, mcp_server=False,
+        )
+    except OSError:  # Gradio's message names its launch() arguments, not our options
+        raise UserError(f"cannot serve on {args.host}:{args.port}: the port is taken or the address is not "
+                        "this machine's (choose another --port or --host)") from None
+    _say(args, f"maskvox gui: open {local_url} in a browser (Ctrl+C stops it)")
+    try:
+        while app.is_running:  # the server has its own threads; Ctrl+C arrives here
+            time.sleep(0.5)
+    finally:
+        app.close(verbose=False)
+
+
+def _say(args, message: str) -> None:
+    if not args.quiet:
+        print(message)

@@ -1,0 +1,523 @@
+"""Zero-shot voice cloning: the codecs, front-end, duration model, T2S and S2A wired together.
+
+    synth = Synthesizer.from_pretrained("amphion/MaskGCT", preset="default", device="cuda")
+    result = synth.clone("prompt.wav", "what the prompt says", "what to say", language="en", seed=0)
+    result.audio, result.sample_rate, result.timings
+
+Per request: the prompt is read at 16 and 24 kHz (cut to 15 s at a pause, loudness
+normalised) and tokenized; the target text is cut into pieces that keep prompt + piece
+under 30 s; each piece's length comes from the duration model (or the reference's rule),
+the user's --duration/--speed applied; then T2S gives its semantic ids, S2A (layer 1,
+then layers 2-12) its acoustic ids, the codec decodes them, and the pieces are joined with
+short crossfades. Pieces of many requests are generated together, several per forward.
+
+Sampling modes:
+- `fast` (default): per-piece generators seeded from the request's seed, both CFG passes in
+  one forward, CFG statistics per item: a request gives the same audio alone or batched.
+- `reference`: the reference pipeline's exact computation and random draws
+  (`torch.manual_seed(seed)`, then T2S, S2A layer 1, S2A layers 2-12 on the global
+  generator), its length rule and its unprocessed prompt; one piece at a time, fp32.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from .audio import ACOUSTIC_RATE, SEMANTIC_RATE
+from .checkpoint import default_model_location, load_model_config
+from .config import load_config
+from .duration.control import FRAME_RATE_HZ, LengthRequest, resolve_frames
+from .duration.predictor import DurationPredictor, LengthQuery
+from .errors import ConfigError, UserError
+from .prompt import PromptAudio, load_prompt
+from .sampling import SamplerSettings, make_generators
+from .text import TextFrontEnd
+from .text.sentences import chunk_text
+
+MAX_TOTAL_SECONDS = 30.0  # prompt + one piece of target, as the models were trained
+CROSSFADE_FRAMES = 2  # 40 ms joins between pieces of a long text
+SAMPLING_MODES = ("fast", "reference")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+
+# -- settings ---------------------------------------------------------------------------------
+
+@dataclass
+class InferencePreset:
+    """Decoding steps and guidance of T2S and S2A (SPEC §5: defaults are the reference's)."""
+
+    t2s_steps: int = 25
+    s2a_steps: tuple[int, ...] = (25, 10, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1)  # per acoustic layer
+    t2s_cfg: float = 2.5
+    s2a_cfg: float = 2.5
+    rescale_cfg: float = 0.75
+    t2s_temperature: float = 0.9
+    s2a_temperature: float = 1.5
+    top_k_ratio: float = 0.98
+
+    def __post_init__(self):
+        if self.t2s_steps < 1 or not self.s2a_steps or min(self.s2a_steps) < 1:
+            raise ConfigError("preset: every step count must be at least 1")
+
+    def sampler(self, stage: str, mode: str) -> SamplerSettings:
+        if stage == "t2s":
+            return SamplerSettings(self.t2s_cfg, self.rescale_cfg, self.t2s_temperature, self.top_k_ratio, mode=mode)
+        return SamplerSettings(self.s2a_cfg, self.rescale_cfg, self.s2a_temperature, self.top_k_ratio, mode=mode)
+
+
+PRESETS = {
+    "fast": InferencePreset(t2s_steps=12, s2a_steps=(12, 4) + (1,) * 10),
+    "default": InferencePreset(),
+    "high": InferencePreset(t2s_steps=50, s2a_steps=(50, 20) + (1,) * 10),
+}
+
+
+def load_preset(name_or_path: str | InferencePreset) -> InferencePreset:
+    """A named preset (fast, default, high) or a YAML/JSON file of InferencePreset fields."""
+    if isinstance(name_or_path, InferencePreset):
+        return name_or_path
+    if name_or_path in PRESETS:
+        return PRESETS[name_or_path]
+    if Path(name_or_path).suffix in (".yaml", ".yml", ".json"):
+        return load_config(name_or_path, InferencePreset)
+    raise ConfigError(f"unknown preset '{name_or_path}' (known: {', '.join(PRESETS)}, or a .yaml/.json file)")
+
+
+@dataclass
+class CloneRequest:
+    """One thing to say: the prompt (file, or (samples, rate)) and its transcript, the text."""
+
+    prompt: str | Path | tuple[np.ndarray, int]
+    prompt_text: str
+    text: str
+    language: str = "en"
+    prompt_language: str | None = None  # default: `language`
+    duration: float | None = None  # exact length in seconds
+    speed: float = 1.0  # or a speaking-rate factor on the natural length
+    seed: int | None = None  # None: a random seed (reported in the result)
+
+
+@dataclass
+class CloneResult:
+    audio: np.ndarray  # (samples,) float32
+    sample_rate: int
+    seed: int
+    target_seconds: float  # the length aimed for
+    natural_seconds: float  # the duration model's (or rule's) length before --duration/--speed
+    duration_source: str  # model | rule | requested
+    pieces: list[str]  # the text, as cut into pieces generated separately
+    prompt_text: str  # what the prompt says (shortened if the prompt was cut)
+    prompt_seconds: float
+    timings: dict[str, float] = field(default_factory=dict)  # stage -> seconds
+    semantic_ids: list[np.ndarray] = field(default_factory=list)  # per piece: (T,) T2S output
+    acoustic_ids: list[np.ndarray] = field(default_factory=list)  # per piece: (T', 12) S2A output
+
+    @property
+    def seconds(self) -> float:
+        return self.audio.size / self.sample_rate
+
+    def as_dict(self) -> dict:
+        return {
+            "seconds": round(self.seconds, 4), "target_seconds": round(self.target_seconds, 4),
+            "natural_seconds": round(self.natural_seconds, 4), "duration_source": self.duration_source,
+            "seed": self.seed, "pieces": len(self.pieces), "prompt_seconds": round(self.prompt_seconds, 4),
+            "timings": {stage: round(seconds, 4) for stage, seconds in self.timings.items()},
+        }
+
+
+# -- internal records ---------------------------------------------------------------------------
+
+@dataclass
+class _Prompt:
+    audio: PromptAudio
+    phones: list[int]
+    semantic: torch.Tensor  # (P_s,) semantic ids
+    acoustic: torch.Tensor  # (P_a, 12) acoustic ids
+    read_seconds: float  # reading, checking, cutting, normalising (0 when it came from the cache)
+    tokenize_seconds: float  # semantic ids + acoustic ids (0 likewise)
+
+
+@dataclass
+class _Item:
+    request: CloneRequest
+    prompt: _Prompt
+    pieces: list[str]
+    piece_phones: list[list[int]]
+    seed: int
+    frames: list[int] = field(default_factory=list)  # per piece
+    natural_frames: float = 0.0
+    source: str = ""
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class _Job:
+    """One piece to generate."""
+
+    item: int
+    piece: int
+    phones: torch.Tensor  # prompt phones + piece phones
+    frames: int
+    seed: int
+    semantic: np.ndarray | None = None  # (frames,) the T2S output
+    codes: np.ndarray | None = None  # (T', 12) the S2A output
+    audio: np.ndarray | None = None
+
+
+# -- the synthesizer --------------------------------------------------------------------------
+
+class Synthesizer:
+    def __init__(self, tokenizer, t2s, s2a_1layer, s2a_full, duration: DurationPredictor,
+                 preset: str | InferencePreset = "default", sampling: str = "fast", precision: str = "auto",
+                 progress: bool = False, prompt_cache_size: int = 16):
+        if sampling not in SAMPLING_MODES:
+            raise ConfigError(f"unknown sampling mode '{sampling}' (known: {', '.join(SAMPLING_MODES)})")
+        self.tokenizer, self.t2s, self.s2a_1layer, self.s2a_full, self.duration = tokenizer, t2s, s2a_1layer, s2a_full, duration
+        self.preset = load_preset(preset)
+        if len(self.preset.s2a_steps) != s2a_full.num_quantizer:
+            raise ConfigError(f"preset: {len(self.preset.s2a_steps)} S2A step counts for {s2a_full.num_quantizer} acoustic layers")
+        self.sampling = sampling
+        self.device = next(t2s.parameters()).device
+        self.dtype = _resolve_precision(precision, self.device, sampling)
+        self.progress = progress
+        self.frontend = TextFrontEnd(normalization="reference" if sampling == "reference" else "full")
+        if sampling == "reference":
+            tokenizer.semantic_features.use_attention("eager")
+        self._prompts: OrderedDict[tuple, _Prompt] = OrderedDict()
+        self._phone_cache: dict[tuple[str, str], list[int]] = {}
+        self._prompt_cache_size = prompt_cache_size
+        self.last_timings: dict[str, float] = {}  # wall time per stage of the last clone_batch
+
+    @classmethod
+    def from_pretrained(cls, location: str | Path | None = None, preset: str | InferencePreset = "default",
+                        device: str = "auto", sampling: str = "fast", precision: str = "auto",
+                        progress: bool = False) -> "Synthesizer":
+        """All models of a folder in the official layout or a hub repo (default: the demo
+        checkpoint shipped with maskvox). The duration model is used when the location has
+        one, else the reference's length rule."""
+        from .s2a.model import load_s2a
+        from .t2s.model import load_t2s
+        from .tokenizer import SpeechTokenizer, pick_device
+
+        location = str(location or default_model_location())
+        preset = load_preset(preset)  # a bad preset fails before the slow loading
+        device = pick_device(device)
+        _resolve_precision(precision, torch.device(device), sampling)
+        cfg = load_model_config(location)
+        tokenizer = SpeechTokenizer.from_pretrained(location, device=device, semantic="yes")
+        t2s = load_t2s(location, cfg.t2s, device)
+        s2a_1layer = load_s2a(location, "s2a_1layer", cfg.s2a_1layer, device)
+        s2a_full = load_s2a(location, "s2a_full", cfg.s2a_full, device)
+        duration = DurationPredictor.from_pretrained(location, device)
+        return cls(tokenizer, t2s, s2a_1layer, s2a_full, duration, preset, sampling, precision, progress)
+
+    # -- the API ------------------------------------------------------------------------------
+
+    def clone(self, prompt, prompt_text: str, text: str, language: str = "en", prompt_language: str | None = None,
+              duration: float | None = None, speed: float = 1.0, seed: int | None = None) -> CloneResult:
+        """Say `text` in the voice of `prompt` (a file, or (samples, sample_rate))."""
+        request = CloneRequest(prompt, prompt_text, text, language, prompt_language, duration, speed, seed)
+        return self.clone_batch([request])[0]
+
+    def clone_batch(self, requests: Sequence[CloneRequest], batch_size: int = 8) -> list[CloneResult]:
+        """Results in the order of `requests`; up to `batch_size` pieces per forward pass.
+        Any bad request raises its UserError before any generation."""
+        if batch_size < 1:
+            raise UserError(f"the batch size must be at least 1, got {batch_size}")
+        self.last_timings = {}
+        with torch.inference_mode():
+            items = [self.prepare(request) for request in requests]
+            for item in items:
+                for stage in ("prompt", "features"):
+                    self._stage(stage, item.timings[stage])
+                with self._timed("duration", item.timings):
+                    self._set_lengths(item)
+            jobs = [job for index, item in enumerate(items) for job in self._jobs(index, item)]
+            self._generate(jobs, items, batch_size)
+        return [self._result(index, item, jobs) for index, item in enumerate(items)]
+
+    def prepare(self, request: CloneRequest) -> _Item:
+        """Check a request and read its prompt (cached) and text; no generation. Raises UserError."""
+        _check_controls(request)
+        target_phones = self._phones(request.text, request.language)  # checks text and language
+        prompt = self._prompt(request)
+        budget = MAX_TOTAL_SECONDS * FRAME_RATE_HZ - len(prompt.semantic)
+        frames_per_phone = len(prompt.semantic) / len(prompt.phones)
+
+        def rule_cost(piece: str) -> float:
+            return len(self._phones(piece, request.language)) * frames_per_phone
+
+        if len(target_phones) * frames_per_phone <= budget:
+            pieces = [request.text]
+        else:
+            pieces = chunk_text(request.text, rule_cost, budget)
+        phones = [target_phones] if len(pieces) == 1 else [self._phones(piece, request.language) for piece in pieces]
+        seed = request.seed if request.seed is not None else secrets.randbelow(2**31)
+        timings = {"prompt": prompt.read_seconds, "features": prompt.tokenize_seconds}
+        return _Item(request, prompt, pieces, phones, seed, timings=timings)
+
+    # -- preparation ----------------------------------------------------------------------------
+
+    def _phones(self, text: str, language: str) -> list[int]:
+        if not isinstance(text, str) or not text.strip():
+            raise UserError("the text is empty")
+        key = (text, language)
+        if key not in self._phone_cache:
+            self._phone_cache[key] = list(self.frontend(text, language).ids)
+        return self._phone_cache[key]
+
+    def _prompt(self, request: CloneRequest) -> _Prompt:
+        language = request.prompt_language or request.language
+        if not isinstance(request.prompt_text, str) or not request.prompt_text.strip():
+            raise UserError("the prompt's transcript is empty")
+        key = _prompt_key(request.prompt, request.prompt_text, language)
+        if key is not None and key in self._prompts:
+            self._prompts.move_to_end(key)
+            cached = self._prompts[key]
+            return _Prompt(cached.audio, cached.phones, cached.semantic, cached.acoustic, 0.0, 0.0)
+        started = time.perf_counter()
+        self._phones(request.prompt_text, language)  # a bad transcript fails before the audio is read
+        reference = self.sampling == "reference"
+        audio = load_prompt(request.prompt, request.prompt_text, lambda text: len(self._phones(text, language)),
+                            normalize=not reference, cut=not reference)
+        read = time.perf_counter()
+        with self._autocast():
+            semantic, acoustic = self._tokenize(audio)
+        prompt = _Prompt(audio, self._phones(audio.text, language), semantic, acoustic, read - started,
+                         time.perf_counter() - read)
+        if key is not None:
+            self._prompts[key] = prompt
+            while len(self._prompts) > self._prompt_cache_size:
+                self._prompts.popitem(last=False)
+        return prompt
+
+    def _tokenize(self, audio: PromptAudio) -> tuple[torch.Tensor, torch.Tensor]:
+        """Semantic ids (P_s,) of the 16 kHz prompt and acoustic ids (P_a, 12) of the 24 kHz one."""
+        features, _ = self.tokenizer.semantic_features([audio.wav_16k])
+        semantic = self.tokenizer.semantic_codec.quantize(features.float())[0][0]
+        codec = self.tokenizer.acoustic_codec
+        # Unpadded, as the reference encodes its prompt (padding changes the last frames).
+        acoustic = codec.encode(torch.from_numpy(audio.wav_24k)[None].to(self.device), pad=False)[0]
+        return semantic.to(self.device), acoustic
+
+    def _set_lengths(self, item: _Item) -> None:
+        """Frames of each piece: natural (duration model or rule) or as the user asked."""
+        request, prompt = item.request, item.prompt
+        if self.sampling == "reference":
+            return self._set_reference_lengths(item)
+        queries = [LengthQuery(prompt.phones, prompt.audio.wav_16k.size / SEMANTIC_RATE * FRAME_RATE_HZ, phones,
+                               request.language) for phones in item.piece_phones]
+        natural = self.duration.natural_frames(queries, seed=item.seed)
+        item.natural_frames = sum(natural) - CROSSFADE_FRAMES * (len(natural) - 1)
+        all_phones = sum(len(phones) for phones in item.piece_phones)
+        length_request = LengthRequest(seconds=request.duration, speed=request.speed)
+        total, how = resolve_frames(item.natural_frames, all_phones, length_request)  # too short: a clear error
+        item.source = "requested" if how == "requested" else self.duration.source
+        item.frames = _share(total + CROSSFADE_FRAMES * (len(natural) - 1), natural)
+        for frames, phones in zip(item.frames, item.piece_phones):
+            resolve_frames(frames, len(phones))
+
+    def _set_reference_lengths(self, item: _Item) -> None:
+        """The reference's rule, int(16 kHz samples x target phones / prompt phones / 16000 x 50),
+        or int(duration x 50); per piece for a long text."""
+        request, prompt = item.request, item.prompt
+        samples = prompt.audio.wav_16k.size
+        natural = [int(samples * len(phones) / len(prompt.phones) / SEMANTIC_RATE * FRAME_RATE_HZ)
+                   for phones in item.piece_phones]
+        item.natural_frames = float(sum(natural))
+        if request.duration is not None:
+            shares = _share(int(request.duration * FRAME_RATE_HZ), natural)
+            item.frames, item.source = shares, "requested"
+        else:
+            item.frames = [max(1, round(frames / request.speed)) for frames in natural]
+            item.source = "rule"
+        for frames, phones in zip(item.frames, item.piece_phones):
+            resolve_frames(frames, len(phones))
+
+    def _jobs(self, index: int, item: _Item) -> list[_Job]:
+        return [
+            _Job(index, piece, torch.tensor(item.prompt.phones + phones, dtype=torch.long), frames,
+                 _piece_seed(item.seed, piece))
+            for piece, (phones, frames) in enumerate(zip(item.piece_phones, item.frames))
+        ]
+
+    # -- generation -------------------------------------------------------------------------------
+
+    def _generate(self, jobs: list[_Job], items: list[_Item], batch_size: int) -> None:
+        from tqdm import tqdm
+
+        if self.sampling == "reference":
+            batch_size = 1  # the reference's draws depend on the batch; one piece at a time
+        order = sorted(range(len(jobs)), key=lambda j: -(len(jobs[j].phones) + jobs[j].frames))
+        with tqdm(total=len(jobs), desc="clone", unit="piece", disable=not self.progress, leave=False) as bar:
+            for start in range(0, len(order), batch_size):
+                batch = [jobs[j] for j in order[start : start + batch_size]]
+                spent = self._generate_batch(batch, [items[job.item].prompt for job in batch])
+                for job in batch:
+                    for stage, seconds in spent.items():
+                        timings = items[job.item].timings
+                        timings[stage] = timings.get(stage, 0.0) + seconds / len(batch)
+                bar.update(len(batch))
+
+    def _generate_batch(self, batch: list[_Job], prompts: list[_Prompt]) -> dict[str, float]:
+        spent: dict[str, float] = {}
+        reference = self.sampling == "reference"
+        generators = None
+        if reference:
+            torch.manual_seed(batch[0].seed)
+            self.tokenizer.semantic_features.reference_draws()  # the prompt was read earlier
+        else:
+            generators = make_generators([job.seed for job in batch], len(batch), self.device)
+        with self._timed("t2s", spent), self._autocast():
+            semantic = self.t2s.generate(
+                [job.phones for job in batch], [prompt.semantic for prompt in prompts], [job.frames for job in batch],
+                self.preset.t2s_steps, self.preset.sampler("t2s", self.sampling), generators,
+            )
+        semantic_in, acoustic_in = _s2a_inputs(prompts, semantic, trim=not reference)
+        s2a_settings = self.preset.sampler("s2a", self.sampling)
+        with self._timed("s2a_layer1", spent), self._autocast():
+            first = self.s2a_1layer.generate(semantic_in, acoustic_in, self.preset.s2a_steps[:1], s2a_settings,
+                                             generators=generators)
+        with self._timed("s2a_rest", spent), self._autocast():
+            codes = self.s2a_full.generate(semantic_in, acoustic_in, self.preset.s2a_steps, s2a_settings,
+                                           given_codes=first, generators=generators)
+        with self._timed("decode", spent):
+            for job, job_semantic, job_codes in zip(batch, semantic, codes):
+                wav = self.tokenizer.acoustic_codec.decode(job_codes[None].long())[0]
+                job.audio = wav.float().cpu().numpy()
+                job.semantic, job.codes = job_semantic.cpu().numpy(), job_codes.cpu().numpy()
+        return spent
+
+    def _result(self, index: int, item: _Item, jobs: list[_Job]) -> CloneResult:
+        own = [job for job in jobs if job.item == index]
+        audio = crossfade_join([job.audio for job in own], CROSSFADE_FRAMES * self.tokenizer.acoustic_codec.hop_length)
+        target = sum(item.frames) - CROSSFADE_FRAMES * (len(item.frames) - 1)
+        timings = dict(item.timings)
+        timings["total"] = sum(timings.values())
+        return CloneResult(
+            audio=audio, sample_rate=ACOUSTIC_RATE, seed=item.seed, target_seconds=target / FRAME_RATE_HZ,
+            natural_seconds=item.natural_frames / FRAME_RATE_HZ, duration_source=item.source, pieces=item.pieces,
+            prompt_text=item.prompt.audio.text, prompt_seconds=item.prompt.audio.seconds, timings=timings,
+            semantic_ids=[job.semantic for job in own], acoustic_ids=[job.codes for job in own],
+        )
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    def _autocast(self):
+        if self.dtype == torch.float32:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=self.dtype)
+
+    @contextlib.contextmanager
+    def _timed(self, stage: str, into: dict[str, float] | None = None):
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        started = time.perf_counter()
+        yield
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        seconds = time.perf_counter() - started
+        if into is not None:
+            into[stage] = into.get(stage, 0.0) + seconds
+        self._stage(stage, seconds)
+
+    def _stage(self, stage: str, seconds: float) -> None:
+        self.last_timings[stage] = self.last_timings.get(stage, 0.0) + seconds
+
+
+def check_request(request: CloneRequest, sampling: str = "fast") -> None:
+    """What can be checked without the models (the command line calls this before loading
+    them, so bad input fails at once): the controls, both texts, the prompt recording."""
+    _check_controls(request)
+    frontend = TextFrontEnd(normalization="reference" if sampling == "reference" else "full")
+    for text, language, what in ((request.text, request.language, "text"),
+                                 (request.prompt_text, request.prompt_language or request.language, "prompt's transcript")):
+        if not isinstance(text, str) or not text.strip():
+            raise UserError(f"the {what} is empty")
+        frontend(text, language)
+    reference = sampling == "reference"
+    language = request.prompt_language or request.language
+    load_prompt(request.prompt, request.prompt_text, lambda text: len(frontend(text, language).ids),
+                normalize=not reference, cut=not reference)
+
+
+def _check_controls(request: CloneRequest) -> None:
+    LengthRequest(seconds=request.duration, speed=request.speed)
+    if request.seed is not None and (isinstance(request.seed, bool) or not isinstance(request.seed, int)
+                                     or not 0 <= request.seed < 2**63):
+        raise UserError(f"the seed must be a non-negative integer, got {request.seed!r}")
+
+
+def _resolve_precision(precision: str, device: torch.device, sampling: str) -> torch.dtype:
+    if precision not in PRECISIONS:
+        raise ConfigError(f"unknown precision '{precision}' (known: {', '.join(PRECISIONS)})")
+    if precision == "auto":
+        on_gpu = device.type == "cuda" and sampling != "reference"
+        return torch.bfloat16 if on_gpu and torch.cuda.is_bf16_supported() else torch.float32
+    if precision != "fp32" and device.type != "cuda":
+        raise UserError(f"--precision {precision} needs a CUDA device (the CPU path runs in fp32)")
+    if precision != "fp32" and sampling == "reference":
+        raise UserError("reference sampling runs in fp32, as the reference does")
+    return {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+
+
+def _prompt_key(prompt, text: str, language: str) -> tuple | None:
+    """A cache key for a prompt file (its path, size and time of change); arrays are not cached."""
+    if not isinstance(prompt, (str, Path)):
+        return None
+    try:
+        stat = Path(prompt).stat()
+    except OSError:
+        return None  # load_prompt reports it
+    return (str(Path(prompt).resolve()), stat.st_size, stat.st_mtime_ns, text, language)
+
+
+def _piece_seed(seed: int, piece: int) -> int:
+    """The first piece uses the request's seed itself; later pieces one derived from it."""
+    if piece == 0:
+        return seed
+    return int(np.random.SeedSequence([seed, piece]).generate_state(1, dtype=np.uint64)[0] >> 1)
+
+
+def _share(total: int, weights: Sequence[float]) -> list[int]:
+    """`total` split into integers in proportion to `weights` (largest remainders)."""
+    exact = np.asarray(weights, dtype=np.float64)
+    exact = exact / exact.sum() * total
+    shares = np.floor(exact).astype(int)
+    for index in np.argsort(-(exact - shares))[: total - shares.sum()]:
+        shares[index] += 1
+    return shares.tolist()
+
+
+def _s2a_inputs(prompts: list[_Prompt], targets: list[torch.Tensor], trim: bool):
+    """Semantic ids (prompt + target) and prompt acoustic ids for S2A. The two prompts can
+    differ by a frame (the fbank and the codec frame the signal differently); `trim` cuts
+    both to the shorter so the output has exactly the target's frames. The reference
+    keeps them as they are (its output then has P_s + T - P_a frames)."""
+    semantic, acoustic = [], []
+    for prompt, target in zip(prompts, targets):
+        length = min(len(prompt.semantic), len(prompt.acoustic)) if trim else len(prompt.semantic)
+        acoustic_length = length if trim else len(prompt.acoustic)
+        semantic.append(torch.cat([prompt.semantic[:length], target]))
+        acoustic.append(prompt.acoustic[:acoustic_length])
+    return semantic, acoustic
+
+
+def crossfade_join(pieces: list[np.ndarray], overlap: int) -> np.ndarray:
+    """Pieces joined end to start, each join a linear crossfade over `overlap` samples."""
+    out = pieces[0].astype(np.float32)
+    for piece in pieces[1:]:
+        n = min(overlap, out.size, piece.size)
+        fade = np.linspace(1.0, 0.0, n, dtype=np.float32)
+        joint = out[out.size - n :] * fade + piece[:n] * (1 - fade)
+        out = np.concatenate([out[: out.size - n], joint, piece[n:]])
+    return out
