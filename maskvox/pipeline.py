@@ -134,10 +134,12 @@ class CloneResult:
         }
 
 
-# -- internal records ---------------------------------------------------------------------------
+# -- a request read and checked (`Synthesizer.prepare`) ----------------------------------------------
 
 @dataclass
-class _Prompt:
+class PreparedPrompt:
+    """The prompt as the models see it: processed audio, phone ids, semantic and acoustic ids."""
+
     audio: PromptAudio
     phones: list[int]
     semantic: torch.Tensor  # (P_s,) semantic ids
@@ -147,9 +149,12 @@ class _Prompt:
 
 
 @dataclass
-class _Item:
+class PreparedRequest:
+    """A request with its prompt read, its text cut into pieces (phone ids each), its seed
+    and, once sized, each piece's length in frames."""
+
     request: CloneRequest
-    prompt: _Prompt
+    prompt: PreparedPrompt
     pieces: list[str]
     piece_phones: list[list[int]]
     seed: int
@@ -192,7 +197,7 @@ class Synthesizer:
         self.frontend = TextFrontEnd(normalization="reference" if sampling == "reference" else "full")
         if sampling == "reference":
             tokenizer.semantic_features.use_attention("eager")
-        self._prompts: OrderedDict[tuple, _Prompt] = OrderedDict()
+        self._prompts: OrderedDict[tuple, PreparedPrompt] = OrderedDict()
         self._phone_cache: dict[tuple[str, str], list[int]] = {}
         self._prompt_cache_size = prompt_cache_size
         self.last_timings: dict[str, float] = {}  # wall time per stage of the last clone_batch
@@ -245,7 +250,7 @@ class Synthesizer:
             self._generate(jobs, items, batch_size)
         return [self._result(index, item, jobs) for index, item in enumerate(items)]
 
-    def prepare(self, request: CloneRequest) -> _Item:
+    def prepare(self, request: CloneRequest) -> PreparedRequest:
         """Check a request and read its prompt (cached) and text; no generation. Raises UserError."""
         _check_controls(request)
         target_phones = self._phones(request.text, request.language)  # checks text and language
@@ -263,7 +268,7 @@ class Synthesizer:
         phones = [target_phones] if len(pieces) == 1 else [self._phones(piece, request.language) for piece in pieces]
         seed = request.seed if request.seed is not None else secrets.randbelow(2**31)
         timings = {"prompt": prompt.read_seconds, "features": prompt.tokenize_seconds}
-        return _Item(request, prompt, pieces, phones, seed, timings=timings)
+        return PreparedRequest(request, prompt, pieces, phones, seed, timings=timings)
 
     # -- preparation ----------------------------------------------------------------------------
 
@@ -275,7 +280,7 @@ class Synthesizer:
             self._phone_cache[key] = list(self.frontend(text, language).ids)
         return self._phone_cache[key]
 
-    def _prompt(self, request: CloneRequest) -> _Prompt:
+    def _prompt(self, request: CloneRequest) -> PreparedPrompt:
         language = request.prompt_language or request.language
         if not isinstance(request.prompt_text, str) or not request.prompt_text.strip():
             raise UserError("the prompt's transcript is empty")
@@ -283,7 +288,7 @@ class Synthesizer:
         if key is not None and key in self._prompts:
             self._prompts.move_to_end(key)
             cached = self._prompts[key]
-            return _Prompt(cached.audio, cached.phones, cached.semantic, cached.acoustic, 0.0, 0.0)
+            return PreparedPrompt(cached.audio, cached.phones, cached.semantic, cached.acoustic, 0.0, 0.0)
         started = time.perf_counter()
         self._phones(request.prompt_text, language)  # a bad transcript fails before the audio is read
         reference = self.sampling == "reference"
@@ -292,7 +297,7 @@ class Synthesizer:
         read = time.perf_counter()
         with self._autocast():
             semantic, acoustic = self._tokenize(audio)
-        prompt = _Prompt(audio, self._phones(audio.text, language), semantic, acoustic, read - started,
+        prompt = PreparedPrompt(audio, self._phones(audio.text, language), semantic, acoustic, read - started,
                          time.perf_counter() - read)
         if key is not None:
             self._prompts[key] = prompt
@@ -309,7 +314,7 @@ class Synthesizer:
         acoustic = codec.encode(torch.from_numpy(audio.wav_24k)[None].to(self.device), pad=False)[0]
         return semantic.to(self.device), acoustic
 
-    def _set_lengths(self, item: _Item) -> None:
+    def _set_lengths(self, item: PreparedRequest) -> None:
         """Frames of each piece: natural (duration model or rule) or as the user asked."""
         request, prompt = item.request, item.prompt
         if self.sampling == "reference":
@@ -326,7 +331,7 @@ class Synthesizer:
         for frames, phones in zip(item.frames, item.piece_phones):
             resolve_frames(frames, len(phones))
 
-    def _set_reference_lengths(self, item: _Item) -> None:
+    def _set_reference_lengths(self, item: PreparedRequest) -> None:
         """The reference's rule, int(16 kHz samples x target phones / prompt phones / 16000 x 50),
         or int(duration x 50); per piece for a long text."""
         request, prompt = item.request, item.prompt
@@ -343,7 +348,7 @@ class Synthesizer:
         for frames, phones in zip(item.frames, item.piece_phones):
             resolve_frames(frames, len(phones))
 
-    def _jobs(self, index: int, item: _Item) -> list[_Job]:
+    def _jobs(self, index: int, item: PreparedRequest) -> list[_Job]:
         return [
             _Job(index, piece, torch.tensor(item.prompt.phones + phones, dtype=torch.long), frames,
                  _piece_seed(item.seed, piece))
@@ -352,7 +357,7 @@ class Synthesizer:
 
     # -- generation -------------------------------------------------------------------------------
 
-    def _generate(self, jobs: list[_Job], items: list[_Item], batch_size: int) -> None:
+    def _generate(self, jobs: list[_Job], items: list[PreparedRequest], batch_size: int) -> None:
         from tqdm import tqdm
 
         if self.sampling == "reference":
@@ -368,7 +373,7 @@ class Synthesizer:
                         timings[stage] = timings.get(stage, 0.0) + seconds / len(batch)
                 bar.update(len(batch))
 
-    def _generate_batch(self, batch: list[_Job], prompts: list[_Prompt]) -> dict[str, float]:
+    def _generate_batch(self, batch: list[_Job], prompts: list[PreparedPrompt]) -> dict[str, float]:
         spent: dict[str, float] = {}
         reference = self.sampling == "reference"
         generators = None
@@ -397,7 +402,7 @@ class Synthesizer:
                 job.semantic, job.codes = job_semantic.cpu().numpy(), job_codes.cpu().numpy()
         return spent
 
-    def _result(self, index: int, item: _Item, jobs: list[_Job]) -> CloneResult:
+    def _result(self, index: int, item: PreparedRequest, jobs: list[_Job]) -> CloneResult:
         own = [job for job in jobs if job.item == index]
         audio = crossfade_join([job.audio for job in own], CROSSFADE_FRAMES * self.tokenizer.acoustic_codec.hop_length)
         target = sum(item.frames) - CROSSFADE_FRAMES * (len(item.frames) - 1)
@@ -498,7 +503,7 @@ def _share(total: int, weights: Sequence[float]) -> list[int]:
     return shares.tolist()
 
 
-def _s2a_inputs(prompts: list[_Prompt], targets: list[torch.Tensor], trim: bool):
+def _s2a_inputs(prompts: list[PreparedPrompt], targets: list[torch.Tensor], trim: bool):
     """Semantic ids (prompt + target) and prompt acoustic ids for S2A. The two prompts can
     differ by a frame (the fbank and the codec frame the signal differently); `trim` cuts
     both to the shorter so the output has exactly the target's frames. The reference
