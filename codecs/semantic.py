@@ -105,6 +105,7 @@ class SemanticFeatureExtractor(nn.Module):
         # Blocks of the checkpoint before truncation (24 for w2v-BERT 2.0): the reference
         # pipeline's random draws depend on it (see `reference_draws`).
         self.source_layers = source_layers or model.config.num_hidden_layers
+        self.default_attention = model.config._attn_implementation  # sdpa where transformers has it
         self.register_buffer("mean", mean, persistent=False)
         self.register_buffer("std", std, persistent=False)
 
@@ -126,9 +127,9 @@ class SemanticFeatureExtractor(nn.Module):
         for _ in range(self.source_layers):
             torch.rand([])
 
-    def use_attention(self, kind: str) -> None:
-        """"sdpa" (fast) or "eager" (the reference's exact sums: SDPA differs by ~1e-6)."""
-        self.model.set_attn_implementation(kind)
+    def use_reference_attention(self, on: bool) -> None:
+        """Eager attention (the reference's exact sums: SDPA differs by ~1e-6), or back to the default."""
+        self.model.set_attn_implementation("eager" if on else self.default_attention)
 
     def fbank_features(self, waveforms: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
         """16 kHz waveforms -> padded fbank input (B, T', 160) and attention mask (B, T')."""

@@ -283,6 +283,8 @@ def _duration(args) -> None:
 
 
 def _clone(args) -> None:
+    if args.batch_size < 1:
+        raise UserError(f"--batch-size must be at least 1, got {args.batch_size}")
     if args.batch:
         return _clone_batch(args)
     for flag in ("prompt", "prompt_text", "out"):
@@ -338,8 +340,6 @@ def _clone_batch(args) -> None:
     out_dir = Path(args.out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise UserError(f"--out-dir {out_dir} is a file")
-    if args.batch_size < 1:
-        raise UserError(f"--batch-size must be at least 1, got {args.batch_size}")
     load_preset(args.preset)
     items = read_items(args.batch, args.lang, args.seed)
     sampling = "reference" if args.reference_sampling else "fast"

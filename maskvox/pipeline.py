@@ -169,7 +169,6 @@ class _Job:
     """One piece to generate."""
 
     item: int
-    piece: int
     phones: torch.Tensor  # prompt phones + piece phones
     frames: int
     seed: int
@@ -194,11 +193,9 @@ class Synthesizer:
         self.device = next(t2s.parameters()).device
         self.dtype = _resolve_precision(precision, self.device, sampling)
         self.progress = progress
-        self.frontend = TextFrontEnd(normalization="reference" if sampling == "reference" else "full")
-        if sampling == "reference":
-            tokenizer.semantic_features.use_attention("eager")
+        self._reader = _PhoneReader(sampling)
+        tokenizer.semantic_features.use_reference_attention(sampling == "reference")
         self._prompts: OrderedDict[tuple, PreparedPrompt] = OrderedDict()
-        self._phone_cache: dict[tuple[str, str], list[int]] = {}
         self._prompt_cache_size = prompt_cache_size
         self.last_timings: dict[str, float] = {}  # wall time per stage of the last clone_batch
 
@@ -252,53 +249,40 @@ class Synthesizer:
 
     def prepare(self, request: CloneRequest) -> PreparedRequest:
         """Check a request and read its prompt (cached) and text; no generation. Raises UserError."""
-        _check_controls(request)
-        target_phones = self._phones(request.text, request.language)  # checks text and language
+        target_phones = _read_texts(request, self._reader)
         prompt = self._prompt(request)
         budget = MAX_TOTAL_SECONDS * FRAME_RATE_HZ - len(prompt.semantic)
         frames_per_phone = len(prompt.semantic) / len(prompt.phones)
 
         def rule_cost(piece: str) -> float:
-            return len(self._phones(piece, request.language)) * frames_per_phone
+            return len(self._reader.phones(piece, request.language)) * frames_per_phone
 
         if len(target_phones) * frames_per_phone <= budget:
             pieces = [request.text]
         else:
             pieces = chunk_text(request.text, rule_cost, budget)
-        phones = [target_phones] if len(pieces) == 1 else [self._phones(piece, request.language) for piece in pieces]
+        phones = [target_phones] if len(pieces) == 1 else [self._reader.phones(piece, request.language) for piece in pieces]
         seed = request.seed if request.seed is not None else secrets.randbelow(2**31)
         timings = {"prompt": prompt.read_seconds, "features": prompt.tokenize_seconds}
         return PreparedRequest(request, prompt, pieces, phones, seed, timings=timings)
 
     # -- preparation ----------------------------------------------------------------------------
 
-    def _phones(self, text: str, language: str) -> list[int]:
-        if not isinstance(text, str) or not text.strip():
-            raise UserError("the text is empty")
-        key = (text, language)
-        if key not in self._phone_cache:
-            self._phone_cache[key] = list(self.frontend(text, language).ids)
-        return self._phone_cache[key]
-
     def _prompt(self, request: CloneRequest) -> PreparedPrompt:
-        language = request.prompt_language or request.language
-        if not isinstance(request.prompt_text, str) or not request.prompt_text.strip():
-            raise UserError("the prompt's transcript is empty")
+        """The prompt read and tokenized, or its cached copy (`_read_texts` checked its transcript)."""
+        language = _prompt_language(request)
         key = _prompt_key(request.prompt, request.prompt_text, language)
         if key is not None and key in self._prompts:
             self._prompts.move_to_end(key)
             cached = self._prompts[key]
             return PreparedPrompt(cached.audio, cached.phones, cached.semantic, cached.acoustic, 0.0, 0.0)
         started = time.perf_counter()
-        self._phones(request.prompt_text, language)  # a bad transcript fails before the audio is read
-        reference = self.sampling == "reference"
-        audio = load_prompt(request.prompt, request.prompt_text, lambda text: len(self._phones(text, language)),
-                            normalize=not reference, cut=not reference)
+        audio = _read_prompt_audio(request, self._reader)
         read = time.perf_counter()
         with self._autocast():
             semantic, acoustic = self._tokenize(audio)
-        prompt = PreparedPrompt(audio, self._phones(audio.text, language), semantic, acoustic, read - started,
-                         time.perf_counter() - read)
+        prompt = PreparedPrompt(audio, self._reader.phones(audio.text, language), semantic, acoustic, read - started,
+                                time.perf_counter() - read)
         if key is not None:
             self._prompts[key] = prompt
             while len(self._prompts) > self._prompt_cache_size:
@@ -316,20 +300,24 @@ class Synthesizer:
 
     def _set_lengths(self, item: PreparedRequest) -> None:
         """Frames of each piece: natural (duration model or rule) or as the user asked."""
-        request, prompt = item.request, item.prompt
         if self.sampling == "reference":
-            return self._set_reference_lengths(item)
+            self._set_reference_lengths(item)
+        else:
+            self._set_natural_lengths(item)
+        for frames, phones in zip(item.frames, item.piece_phones):
+            resolve_frames(frames, len(phones))  # a piece too short for its phones: a clear error
+
+    def _set_natural_lengths(self, item: PreparedRequest) -> None:
+        request, prompt = item.request, item.prompt
         queries = [LengthQuery(prompt.phones, prompt.audio.wav_16k.size / SEMANTIC_RATE * FRAME_RATE_HZ, phones,
                                request.language) for phones in item.piece_phones]
         natural = self.duration.natural_frames(queries, seed=item.seed)
-        item.natural_frames = sum(natural) - CROSSFADE_FRAMES * (len(natural) - 1)
+        item.natural_frames = sum(natural) - _overlap_frames(len(natural))
         all_phones = sum(len(phones) for phones in item.piece_phones)
         length_request = LengthRequest(seconds=request.duration, speed=request.speed)
         total, how = resolve_frames(item.natural_frames, all_phones, length_request)  # too short: a clear error
         item.source = "requested" if how == "requested" else self.duration.source
-        item.frames = _share(total + CROSSFADE_FRAMES * (len(natural) - 1), natural)
-        for frames, phones in zip(item.frames, item.piece_phones):
-            resolve_frames(frames, len(phones))
+        item.frames = _share(total + _overlap_frames(len(natural)), natural)
 
     def _set_reference_lengths(self, item: PreparedRequest) -> None:
         """The reference's rule, int(16 kHz samples x target phones / prompt phones / 16000 x 50),
@@ -345,12 +333,10 @@ class Synthesizer:
         else:
             item.frames = [max(1, round(frames / request.speed)) for frames in natural]
             item.source = "rule"
-        for frames, phones in zip(item.frames, item.piece_phones):
-            resolve_frames(frames, len(phones))
 
     def _jobs(self, index: int, item: PreparedRequest) -> list[_Job]:
         return [
-            _Job(index, piece, torch.tensor(item.prompt.phones + phones, dtype=torch.long), frames,
+            _Job(index, torch.tensor(item.prompt.phones + phones, dtype=torch.long), frames,
                  _piece_seed(item.seed, piece))
             for piece, (phones, frames) in enumerate(zip(item.piece_phones, item.frames))
         ]
@@ -405,7 +391,7 @@ class Synthesizer:
     def _result(self, index: int, item: PreparedRequest, jobs: list[_Job]) -> CloneResult:
         own = [job for job in jobs if job.item == index]
         audio = crossfade_join([job.audio for job in own], CROSSFADE_FRAMES * self.tokenizer.acoustic_codec.hop_length)
-        target = sum(item.frames) - CROSSFADE_FRAMES * (len(item.frames) - 1)
+        target = sum(item.frames) - _overlap_frames(len(item.frames))
         timings = dict(item.timings)
         timings["total"] = sum(timings.values())
         return CloneResult(
@@ -439,27 +425,57 @@ class Synthesizer:
         self.last_timings[stage] = self.last_timings.get(stage, 0.0) + seconds
 
 
+class _PhoneReader:
+    """Phone ids of texts through the front-end (the reference's cleaning in reference
+    sampling), each text read once."""
+
+    def __init__(self, sampling: str):
+        self.reference = sampling == "reference"
+        self.frontend = TextFrontEnd(normalization="reference" if self.reference else "full")
+        self._cache: dict[tuple[str, str], list[int]] = {}
+
+    def phones(self, text: str, language: str, what: str = "text") -> list[int]:
+        if not isinstance(text, str) or not text.strip():
+            raise UserError(f"the {what} is empty")
+        key = (text, language)
+        if key not in self._cache:
+            self._cache[key] = list(self.frontend(text, language).ids)
+        return self._cache[key]
+
+
 def check_request(request: CloneRequest, sampling: str = "fast") -> None:
     """What can be checked without the models (the command line calls this before loading
     them, so bad input fails at once): the controls, both texts, the prompt recording."""
-    _check_controls(request)
-    frontend = TextFrontEnd(normalization="reference" if sampling == "reference" else "full")
-    for text, language, what in ((request.text, request.language, "text"),
-                                 (request.prompt_text, request.prompt_language or request.language, "prompt's transcript")):
-        if not isinstance(text, str) or not text.strip():
-            raise UserError(f"the {what} is empty")
-        frontend(text, language)
-    reference = sampling == "reference"
-    language = request.prompt_language or request.language
-    load_prompt(request.prompt, request.prompt_text, lambda text: len(frontend(text, language).ids),
-                normalize=not reference, cut=not reference)
+    reader = _PhoneReader(sampling)
+    _read_texts(request, reader)
+    _read_prompt_audio(request, reader)
 
 
-def _check_controls(request: CloneRequest) -> None:
+def _read_texts(request: CloneRequest, reader: _PhoneReader) -> list[int]:
+    """Check the controls and both texts; the target's phone ids."""
     LengthRequest(seconds=request.duration, speed=request.speed)
     if request.seed is not None and (isinstance(request.seed, bool) or not isinstance(request.seed, int)
                                      or not 0 <= request.seed < 2**63):
         raise UserError(f"the seed must be a non-negative integer, got {request.seed!r}")
+    target = reader.phones(request.text, request.language)
+    reader.phones(request.prompt_text, _prompt_language(request), "prompt's transcript")
+    return target
+
+
+def _read_prompt_audio(request: CloneRequest, reader: _PhoneReader) -> PromptAudio:
+    """The prompt recording, checked; cut and normalised unless in reference sampling."""
+    language = _prompt_language(request)
+    return load_prompt(request.prompt, request.prompt_text, lambda text: len(reader.phones(text, language)),
+                       normalize=not reader.reference, cut=not reader.reference)
+
+
+def _prompt_language(request: CloneRequest) -> str:
+    return request.prompt_language or request.language
+
+
+def _overlap_frames(pieces: int) -> int:
+    """Frames shared by the crossfaded joins of `pieces` pieces."""
+    return CROSSFADE_FRAMES * (pieces - 1)
 
 
 def _resolve_precision(precision: str, device: torch.device, sampling: str) -> torch.dtype:

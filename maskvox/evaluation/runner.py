@@ -245,13 +245,9 @@ def resolve_device(device: str) -> str:
         return device
     if device != "auto" and device != "cuda" and not (device.startswith("cuda:") and device[5:].isdigit()):
         raise UserError(f"--device wants cpu, cuda, cuda:N or auto, not {device!r}")
-    import torch
+    from maskvox.tokenizer import pick_device
 
-    if torch.cuda.is_available():
-        return "cuda" if device == "auto" else device
-    if device == "auto":
-        return "cpu"
-    raise UserError(f"device {device} asked for, but torch sees no CUDA GPU (use --device cpu)")
+    return pick_device(device)
 
 
 class Scorer:

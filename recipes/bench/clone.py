@@ -34,8 +34,9 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "egs" / "clone"
 STAGES = ("prompt", "features", "duration", "t2s", "s2a_layer1", "s2a_rest", "decode", "total")
 
 
-def random_synthesizer(cfg: ModelConfig, device: str, **options) -> Synthesizer:
-    """Every model of `cfg` with random weights (w2v-BERT 2.0's architecture, cut at its layer)."""
+def random_models(cfg: ModelConfig, device: str) -> tuple:
+    """Every model of `cfg` with random weights (w2v-BERT 2.0's architecture, cut at its layer),
+    in the order `Synthesizer` takes them."""
     from transformers import SeamlessM4TFeatureExtractor, Wav2Vec2BertConfig, Wav2Vec2BertModel
 
     from maskvox.codecs.acoustic import AcousticCodec
@@ -57,7 +58,7 @@ def random_synthesizer(cfg: ModelConfig, device: str, **options) -> Synthesizer:
         module.to(device)
     models = [T2SModel(cfg.t2s), S2AModel(cfg.s2a_1layer), S2AModel(cfg.s2a_full)]
     t2s, s2a_1layer, s2a_full = (model.eval().to(device) for model in models)
-    return Synthesizer(tokenizer, t2s, s2a_1layer, s2a_full, DurationPredictor(None), **options)
+    return tokenizer, t2s, s2a_1layer, s2a_full, DurationPredictor(None)
 
 
 def parameter_count(synthesizer: Synthesizer) -> dict[str, int]:
@@ -73,7 +74,6 @@ def parameter_count(synthesizer: Synthesizer) -> dict[str, int]:
 
 def clone_once(synthesizer: Synthesizer, prompt: tuple[np.ndarray, int], prompt_text: str, text: str,
                seconds: float) -> dict:
-    synthesizer._prompts.clear()  # time the prompt's features every run
     started = time.perf_counter()
     result = synthesizer.clone(prompt, prompt_text, text, duration=seconds, seed=0)
     wall = time.perf_counter() - started
@@ -100,18 +100,16 @@ def main(argv: list[str] | None = None) -> int:
     text = "We are going to the market to buy some fresh bread and cheese for dinner tonight."
     started = time.perf_counter()
     if args.model:
-        synthesizer = Synthesizer.from_pretrained(args.model, device=device)
+        loaded = Synthesizer.from_pretrained(args.model, device=device)
+        models = (loaded.tokenizer, loaded.t2s, loaded.s2a_1layer, loaded.s2a_full, loaded.duration)
     else:
-        synthesizer = random_synthesizer(preset(args.sizes), device)
+        models = random_models(preset(args.sizes), device)
     print(f"models built in {time.perf_counter() - started:.0f} s", file=sys.stderr)
     runs = {}
     for sampling in args.sampling:
         for name in args.presets:
-            synthesizer.sampling = sampling
-            synthesizer.preset = PRESETS[name]
-            synthesizer.frontend.normalization = "reference" if sampling == "reference" else "full"
-            synthesizer._phone_cache.clear()
-            synthesizer.tokenizer.semantic_features.use_attention("eager" if sampling == "reference" else "sdpa")
+            # The prompt is an array (never cached): every run times its features.
+            synthesizer = Synthesizer(*models, preset=name, sampling=sampling)
             clone_once(synthesizer, (prompt, ACOUSTIC_RATE), prompt_text, "Hello.", 0.4)  # warm-up
             runs[f"{sampling}/{name}"] = clone_once(synthesizer, (prompt, ACOUSTIC_RATE), prompt_text, text,
                                                     args.target_seconds)
