@@ -24,7 +24,7 @@ from typing import Callable
 
 from .audio import write_audio
 from .errors import UserError
-from .fileio import write_text
+from .fileio import resolve_relative, write_text
 from .pipeline import CloneRequest, Synthesizer
 
 RESULTS_FILE = "results.jsonl"
@@ -79,10 +79,9 @@ def _parse_line(line: str, folder: Path, default_language: str, default_seed: in
             raise UserError(f"'{name}' must be a non-empty string")
     if not _SAFE_ID.match(record["id"]):
         raise UserError(f"id '{record['id']}' must be letters, digits, '.', '_' or '-' (it names the output file)")
-    prompt = Path(record["prompt"]).expanduser()
     seed = record.get("seed", default_seed)
     request = CloneRequest(
-        prompt=prompt if prompt.is_absolute() else folder / prompt,
+        prompt=resolve_relative(record["prompt"], folder),
         prompt_text=record["prompt_text"], text=record["text"],
         language=_optional(record, "language", str) or default_language,
         prompt_language=_optional(record, "prompt_language", str),

@@ -15,10 +15,15 @@ import time
 from pathlib import Path
 
 from . import __version__
-from .errors import UserError
+from .errors import UserError, memory_kind
 from .evaluation.cli import add_eval_command
 from .fileio import check_output_path
 from .gui import add_gui_command
+
+OUT_OF_MEMORY_ADVICE = {
+    "memory": "lower --batch-size, use shorter text or a smaller model",
+    "GPU memory": "lower --batch-size, use shorter text, --precision bf16 or --device cpu",
+}
 
 
 def _model_argument(parser: argparse.ArgumentParser) -> None:
@@ -116,7 +121,7 @@ def _build_parser() -> argparse.ArgumentParser:
     clone.set_defaults(handler=_clone)
 
     add_eval_command(commands)
-    add_gui_command(commands)
+    _model_argument(add_gui_command(commands))
     return parser
 
 
@@ -361,18 +366,15 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as err:
         print(f"maskvox: error: {err}", file=sys.stderr)
         return err.exit_code
-    except MemoryError:
-        print("maskvox: error: out of memory: lower --batch-size, use shorter text or a smaller model", file=sys.stderr)
-        return 3
     except KeyboardInterrupt:
         print("maskvox: interrupted", file=sys.stderr)
         return 130
-    except Exception as err:  # CUDA out of memory comes as a RuntimeError subclass
-        if type(err).__name__ == "OutOfMemoryError":
-            print("maskvox: error: out of GPU memory: lower --batch-size, use shorter text, --precision bf16 or --device cpu",
-                  file=sys.stderr)
-            return 3
-        raise
+    except Exception as err:
+        kind = memory_kind(err)
+        if kind is None:
+            raise
+        print(f"maskvox: error: out of {kind}: {OUT_OF_MEMORY_ADVICE[kind]}", file=sys.stderr)
+        return 3
     return 0
 
 

@@ -5,6 +5,16 @@ Bugs raise ordinary exceptions.
 """
 
 
+def memory_kind(error: BaseException) -> str | None:
+    """"memory" or "GPU memory" when `error` means the machine ran out (CUDA's comes as a
+    RuntimeError subclass, torch.OutOfMemoryError), else None."""
+    if isinstance(error, MemoryError):
+        return "memory"
+    if type(error).__name__ == "OutOfMemoryError":
+        return "GPU memory"
+    return None
+
+
 class UserError(Exception):
     """A problem with what the user gave us: input files, arguments, checkpoints."""
 

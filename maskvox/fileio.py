@@ -16,6 +16,12 @@ from typing import Any, Iterator
 from .errors import UserError
 
 
+def resolve_relative(path: str | os.PathLike, folder: Path) -> Path:
+    """A path named in a list file: as it is if absolute (after ~), else under the list's folder."""
+    path = Path(str(path).strip()).expanduser()
+    return path if path.is_absolute() else folder / path
+
+
 def check_output_path(path: str | os.PathLike, suffixes: tuple[str, ...]) -> Path:
     """The output path, if it ends in one of `suffixes` and is not a folder (checked before
     any slow work, so a bad --out fails at once)."""

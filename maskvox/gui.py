@@ -15,11 +15,13 @@ from pathlib import Path
 import numpy as np
 
 from .duration.control import MAX_SPEED, MIN_SPEED
-from .errors import UserError
+from .errors import UserError, memory_kind
 
 LANGUAGE_NAMES = {"en": "English", "zh": "Chinese", "ja": "Japanese", "ko": "Korean", "fr": "French", "de": "German"}
 SAME_AS_TARGET = "same"  # the prompt-language choice that means "the target's language"
 EXAMPLE_DIR = Path(__file__).resolve().parent.parent / "egs" / "clone"  # present in a source checkout only
+OUT_OF_MEMORY_ADVICE = {"memory": "use a shorter input or a smaller model",
+                        "GPU memory": "use a shorter input or --device cpu"}
 # Gradio phones home (analytics) unless told not to; the page must also work with no network.
 OFFLINE_ENVIRONMENT = {"GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_DISABLE_TELEMETRY": "1"}
 
@@ -89,12 +91,11 @@ def _clone_function(synthesizer):
         except UserError as error:
             # The message alone: on the page (Gradio reads it as HTML), no traceback in the terminal.
             raise gradio.Error(html.escape(str(error), quote=False), print_exception=False) from None
-        except MemoryError:
-            raise gradio.Error("out of memory: use a shorter input or a smaller model") from None
-        except RuntimeError as error:  # CUDA out of memory is a RuntimeError subclass
-            if type(error).__name__ == "OutOfMemoryError":
-                raise gradio.Error("out of GPU memory: use a shorter input or --device cpu") from None
-            raise
+        except Exception as error:
+            kind = memory_kind(error)
+            if kind is None:
+                raise
+            raise gradio.Error(f"out of {kind}: {OUT_OF_MEMORY_ADVICE[kind]}") from None
         return (result.sample_rate, _to_int16(result.audio)), _describe(result)
 
     return clone
@@ -137,21 +138,18 @@ def build_app(synthesizer):
     return app
 
 
-def add_gui_command(subparsers) -> None:
+def add_gui_command(subparsers) -> argparse.ArgumentParser:
+    """The `gui` sub-parser; the command line adds the options every model command shares
+    (--model, --device, --quiet)."""
     gui = subparsers.add_parser("gui", help="a local web page for voice cloning (needs gradio)")
-    gui.add_argument(
-        "--model", default=None, metavar="DIR|REPO",
-        help="model folder in the official layout, or a hub repo id (default: the demo checkpoint shipped with maskvox)",
-    )
     gui.add_argument("--preset", default="default", metavar="NAME|FILE",
                      help="fast, default (the reference's steps) or high; or a .yaml/.json of preset fields")
-    gui.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default)")
     gui.add_argument("--host", default="127.0.0.1",
                      help="address to serve on (default: 127.0.0.1, this machine only; 0.0.0.0: every network)")
     gui.add_argument("--port", type=int, default=7860, help="port to serve on (default: 7860)")
     gui.add_argument("--share", action="store_true", help="also make a public gradio.live link (needs internet)")
-    gui.add_argument("--quiet", action="store_true", help="print nothing but errors")
     gui.set_defaults(handler=run_gui)
+    return gui
 
 
 def run_gui(args: argparse.Namespace) -> None:

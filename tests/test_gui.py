@@ -262,10 +262,10 @@ def test_the_page_draws_in_headless_chromium(page, tmp_path):
 
 
 def test_gui_command_line_defaults():
-    from maskvox.gui import add_gui_command, run_gui
+    from maskvox.cli import _build_parser
+    from maskvox.gui import run_gui
 
-    parser = argparse.ArgumentParser()
-    add_gui_command(parser.add_subparsers(dest="command"))
+    parser = _build_parser()
     args = parser.parse_args(["gui"])
     assert (args.model, args.preset, args.device, args.host, args.port, args.share, args.quiet) == \
            (None, "default", "auto", "127.0.0.1", 7860, False, False)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import AudioError, UserError
+from ..fileio import resolve_relative
 from .errors import EvalInputError
 from .wer import CorpusWer, WordErrors, normalize_for_wer, word_errors
 
@@ -129,11 +130,6 @@ def _numbered_lines(path: Path) -> list[tuple[int, str]]:
     return lines
 
 
-def _resolve(path_text: str, folder: Path) -> Path:
-    path = Path(path_text.strip()).expanduser()
-    return path if path.is_absolute() else folder / path
-
-
 def _audio_seconds(path: Path) -> float:
     import soundfile as sf
 
@@ -176,10 +172,10 @@ def read_meta_list(list_path: str | Path, wav_dir: str | Path | None, language: 
             raise EvalInputError(f"{where}: utterance id {utt!r} appears twice")
         seen.add(utt)
         _check_scorable_text(text, language, where)
-        prompt = _resolve(prompt_wav, folder)
+        prompt = resolve_relative(prompt_wav, folder)
         if not prompt.is_file():
             raise EvalInputError(f"{where}: prompt recording {prompt} does not exist")
-        recording = _resolve(fields[4], folder) if len(fields) == 5 and fields[4].strip() else None
+        recording = resolve_relative(fields[4], folder) if len(fields) == 5 and fields[4].strip() else None
         if recording is not None and not recording.is_file():
             raise EvalInputError(f"{where}: target recording {recording} does not exist")
         if ground_truth:
@@ -226,7 +222,7 @@ def read_results(results_path: str | Path) -> list[EvalItem]:
         for key in ("wav", "prompt"):
             if not isinstance(record.get(key), str) or not record[key]:
                 raise EvalInputError(f"{where}: an 'ok' record needs a '{key}' path")
-        wav, prompt = _resolve(record["wav"], folder), _resolve(record["prompt"], folder)
+        wav, prompt = resolve_relative(record["wav"], folder), resolve_relative(record["prompt"], folder)
         if not prompt.is_file():
             raise EvalInputError(f"{where}: prompt recording {prompt} does not exist")
         target_seconds = record.get("target_seconds")
