@@ -48,7 +48,10 @@ def load_semantic_features(
         config = SemanticFeatureExtractor.truncated_config(full_config, cfg.layer)
     except ValueError as err:
         raise CheckpointError(f"{cfg.model}: semantic feature {err}") from None
-    model = build_on_meta(lambda: Wav2Vec2BertModel(config))
+    # Rotary position embeddings keep a computed buffer that is not saved: such a (small)
+    # model is built for real; w2v-BERT 2.0 (relative keys) skips its random initialisation.
+    rotary = config.position_embeddings_type == "rotary"
+    model = Wav2Vec2BertModel(config) if rotary else build_on_meta(lambda: Wav2Vec2BertModel(config))
     load_module(model, files["model.safetensors"], keep_only_expected=True)
     fbank = SeamlessM4TFeatureExtractor.from_json_file(str(files["preprocessor_config.json"]))
     mean, std = load_feature_stats(_relative_to(cfg.stats, base) if cfg.stats else STATS_PATH)

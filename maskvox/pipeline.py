@@ -217,8 +217,9 @@ class Synthesizer:
         cfg = load_model_config(location)
         tokenizer = SpeechTokenizer.from_pretrained(location, device=device, semantic="yes")
         t2s = load_t2s(location, cfg.t2s, device)
-        s2a_1layer = load_s2a(location, "s2a_1layer", cfg.s2a_1layer, device)
         s2a_full = load_s2a(location, "s2a_full", cfg.s2a_full, device)
+        # A full model that predicts layer 1 too (the demo's) needs no 1-layer model.
+        s2a_1layer = None if cfg.s2a_full.predict_layer_1 else load_s2a(location, "s2a_1layer", cfg.s2a_1layer, device)
         duration = DurationPredictor.from_pretrained(location, device)
         return cls(tokenizer, t2s, s2a_1layer, s2a_full, duration, preset, sampling, precision, progress)
 
@@ -375,9 +376,11 @@ class Synthesizer:
             )
         semantic_in, acoustic_in = _s2a_inputs(prompts, semantic, trim=not reference)
         s2a_settings = self.preset.sampler("s2a", self.sampling)
-        with self._timed("s2a_layer1", spent), self._autocast():
-            first = self.s2a_1layer.generate(semantic_in, acoustic_in, self.preset.s2a_steps[:1], s2a_settings,
-                                             generators=generators)
+        first = None  # layer 1 comes from the 1-layer model, or the full model predicts every layer
+        if self.s2a_1layer is not None:
+            with self._timed("s2a_layer1", spent), self._autocast():
+                first = self.s2a_1layer.generate(semantic_in, acoustic_in, self.preset.s2a_steps[:1], s2a_settings,
+                                                 generators=generators)
         with self._timed("s2a_rest", spent), self._autocast():
             codes = self.s2a_full.generate(semantic_in, acoustic_in, self.preset.s2a_steps, s2a_settings,
                                            given_codes=first, generators=generators)

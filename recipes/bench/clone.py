@@ -62,8 +62,8 @@ def random_models(cfg: ModelConfig, device: str) -> tuple:
 
 
 def parameter_count(synthesizer: Synthesizer) -> dict[str, int]:
-    def count(module):
-        return sum(p.numel() for p in module.parameters())
+    def count(module):  # None: a demo-style folder has no separate 1-layer S2A
+        return 0 if module is None else sum(p.numel() for p in module.parameters())
 
     tokenizer = synthesizer.tokenizer
     return {"w2v_bert_kept_layers": count(tokenizer.semantic_features.model),

@@ -7,7 +7,10 @@
     accelerate launch -m recipes.s2a.train ...      # or: torchrun --nproc_per_node N -m ...
 
 Two models make the official S2A: `model.predict_layer_1: true` with `num_quantizer: 1`
-(layer 1 alone) and the full model (12 layers, trained on layers 2-12 given layer 1).
+(layer 1 alone) and the full model (12 layers, trained on layers 2-12 given layer 1). A
+full model with `predict_layer_1: true` learns all 12 layers alone (the demo's: half the
+training of two models); it is exported as `s2a_full` and the pipeline then needs no
+`s2a_1layer`.
 Input: token shards with semantic and acoustic ids, cut into random crops of
 `data.max_frames`. The objective is the reference's (`S2AModel.masked_loss`) plus middle
 spans (`data.span_ratio`). Checkpoints export `s2a_model/s2a_model_{1layer,full}/` +
@@ -45,7 +48,7 @@ class S2ATrainConfig:
 
 
 def module_name(cfg: S2AConfig) -> str:
-    return "s2a_1layer" if cfg.predict_layer_1 else "s2a_full"
+    return "s2a_1layer" if cfg.num_quantizer == 1 else "s2a_full"
 
 
 class AlignedCrops(torch.utils.data.Dataset):

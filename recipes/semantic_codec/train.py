@@ -71,6 +71,10 @@ class SemanticCodecTrainConfig:
     export_dir: str = ""  # official-layout model folder; empty: <exp_dir>/export
 
 
+def export_folder(cfg: SemanticCodecTrainConfig) -> str:
+    return cfg.export_dir or f"{cfg.run.exp_dir}/export"
+
+
 def feature_path(cache: Path, item: Utterance) -> Path:
     # The id names the file; a hash of the audio path keeps two corpora with equal ids apart.
     digest = hashlib.sha1(str(Path(item.audio).resolve()).encode()).hexdigest()[:8]
@@ -82,7 +86,8 @@ def extract_features(cfg: SemanticCodecTrainConfig, items: list[Utterance], cach
     world, rank = run.accelerator.num_processes, run.accelerator.process_index
     todo = [item for item in items[rank::world] if not feature_path(cache, item).exists()]
     if todo:
-        extractor = load_semantic_features(cfg.features, device=str(run.device))
+        # Relative paths name files of the model folder being built (the demo's own encoder).
+        extractor = load_semantic_features(cfg.features, base=export_folder(cfg), device=str(run.device))
         rate = cfg.features.sample_rate
         for item in tqdm(todo, desc="features", disable=cfg.run.quiet or not run.is_main):
             features, _ = extractor([load_audio(item.audio, rate)])
@@ -146,7 +151,7 @@ def train(cfg: SemanticCodecTrainConfig) -> TrainingRun:
             model_cfg.semantic_codec = cfg.model
             model_cfg.semantic_features = cfg.features
 
-        write_model_folder(cfg.export_dir or f"{cfg.run.exp_dir}/export", {"semantic_codec": run.weights_for_export(model)}, update)
+        write_model_folder(export_folder(cfg), {"semantic_codec": run.weights_for_export(model)}, update)
 
     batches = forever(loader)
     model.train()

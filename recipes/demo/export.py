@@ -1,0 +1,83 @@
+"""Pack a trained model folder into the demo checkpoint that ships in the package.
+
+    python -m recipes.demo.export --model exp/demo/model --out maskvox/assets/demo
+
+Copies the folder (official layout: config.json, the codecs, T2S, S2A, duration model and
+the semantic encoder) with every floating-point tensor stored as float16: the loaders cast
+to the model's dtype, and fp16 halves the size. Refuses when the result would exceed
+`--max-mb` (60 MB: what a repository can carry). The new folder is built beside the old one
+and swapped in by renames, so a failed export leaves the old checkpoint whole.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from maskvox.errors import UserError
+
+from ..common.cli import exit_status
+
+KEPT_FILES = ("config.json", "README.md", "preprocessor_config.json", "stats.npz")
+
+
+def halve(source: Path, target: Path) -> None:
+    tensors = load_file(str(source))
+    save_file({k: v.half() if v.is_floating_point() else v for k, v in tensors.items()}, str(target))
+
+
+def pack(model: Path, out: Path, max_mb: float, readme: Path | None) -> int:
+    if not (model / "config.json").is_file():
+        raise UserError(f"{model} is not a model folder (no config.json)")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        for source in sorted(p for p in model.rglob("*") if p.is_file()):
+            relative = source.relative_to(model)
+            if any(part.startswith(".") for part in relative.parts):
+                continue
+            target = staging / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if source.suffix == ".safetensors":
+                halve(source, target)
+            elif source.name in KEPT_FILES:
+                shutil.copyfile(source, target)
+        if readme is not None:
+            shutil.copyfile(readme, staging / "README.md")
+        size = sum(p.stat().st_size for p in staging.rglob("*") if p.is_file())
+        if size > max_mb * 1e6:
+            raise UserError(f"the packed checkpoint is {size / 1e6:.1f} MB, over the {max_mb:g} MB limit")
+        staging.chmod(0o755)
+        if out.exists():
+            old = out.with_name(f".{out.name}.old")
+            shutil.rmtree(old, ignore_errors=True)
+            out.rename(old)
+            staging.rename(out)
+            shutil.rmtree(old)
+        else:
+            staging.rename(out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    print(f"{out}: {size / 1e6:.1f} MB")
+    return size
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", required=True, help="trained model folder (official layout)")
+    parser.add_argument("--out", required=True, help="where the packed checkpoint goes (replaced)")
+    parser.add_argument("--max-mb", type=float, default=60.0)
+    parser.add_argument("--readme", help="README.md to put in the checkpoint (default: the model folder's)")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)
+    return exit_status(lambda: pack(Path(args.model), Path(args.out), args.max_mb, Path(args.readme) if args.readme else None))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

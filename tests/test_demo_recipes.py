@@ -1,0 +1,102 @@
+"""The demo's own recipes: the small semantic encoder (phone CTC), the export to a <= 60 MB
+checkpoint, and the shipped demo cloning a sentence on one CPU thread."""
+
+import json
+import time
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from factories import EXAMPLE_PROMPT
+from maskvox.audio import SEMANTIC_RATE, load_audio
+from maskvox.checkpoint import default_model_location, load_model_config
+from maskvox.codecs.pretrained import load_semantic_features
+from maskvox.pipeline import Synthesizer
+from maskvox.prompt import frame_levels_db
+from recipes.common.trainer import read_log
+from recipes.demo.export import main as export_main
+from recipes.semantic_codec.train import main as semantic_codec_main
+from recipes.semantic_encoder.train import main as encoder_main
+
+REPO = EXAMPLE_PROMPT.parent.parent.parent
+PROMPT_TEXT = (REPO / "egs/clone/prompt.txt").read_text().strip()
+
+
+def test_shipped_demo_clones_a_sentence_on_one_cpu_thread_in_under_a_minute():
+    assert torch.get_num_threads() == 1
+    started = time.perf_counter()
+    synthesizer = Synthesizer.from_pretrained(device="cpu")
+    result = synthesizer.clone(EXAMPLE_PROMPT, PROMPT_TEXT, "The weather is lovely today, so we walked to the river.",
+                               seed=3)
+    seconds = time.perf_counter() - started
+    assert seconds < 60, f"loading and cloning took {seconds:.1f} s"
+    assert result.sample_rate == 24000 and result.duration_source == "model"
+    assert len(result.audio) == round(result.target_seconds * 24000)
+    assert 2.0 < result.target_seconds < 6.0  # 13 words
+    levels = frame_levels_db(result.audio, 24000)
+    assert np.sqrt(np.mean(result.audio ** 2)) > 0.01 and np.mean(levels > levels.max() - 30) > 0.5, "mostly silence"
+
+
+def test_shipped_demo_is_a_complete_folder_under_60_mb():
+    folder = default_model_location()
+    from pathlib import Path
+
+    files = [p for p in Path(folder).rglob("*") if p.is_file()]
+    assert sum(p.stat().st_size for p in files) <= 60e6
+    cfg = load_model_config(folder)
+    assert cfg.s2a_full.predict_layer_1 and cfg.semantic_features.model == "semantic_features"
+    names = {str(p.relative_to(folder)) for p in files}
+    for needed in ("semantic_features/model.safetensors", "semantic_features/ctc_head.safetensors",
+                   "semantic_codec/model.safetensors", "t2s_model/model.safetensors",
+                   "s2a_model/s2a_model_full/model.safetensors", "duration_model/model.safetensors"):
+        assert needed in names
+
+
+def write_manifest(folder, copies=4):
+    lines = [json.dumps({"id": f"prompt{i}", "audio": str(EXAMPLE_PROMPT), "text": PROMPT_TEXT, "language": "en",
+                         "speaker": "s"}) for i in range(copies)]
+    (folder / "train.jsonl").write_text("".join(line + "\n" for line in lines))
+    return folder / "train.jsonl"
+
+
+@pytest.mark.slow
+def test_semantic_encoder_learns_phones_and_feeds_the_semantic_codec(tmp_path):
+    manifest, model = write_manifest(tmp_path), tmp_path / "model"
+    common = ["--quiet", "--set", f"data.train_manifest={manifest}", "--set", f"export_dir={model}"]
+    assert encoder_main(["--config", str(REPO / "recipes/semantic_encoder/configs/tiny.yaml"),
+                         "--set", f"run.exp_dir={tmp_path / 'encoder'}", *common]) == 0
+    losses = [r["loss/ctc"] for r in read_log(tmp_path / "encoder/log.jsonl")]
+    assert len(losses) == 4 and losses[-1] < 0.7 * losses[0], losses
+
+    cfg = load_model_config(model).semantic_features
+    assert (cfg.model, cfg.layer, cfg.stats) == ("semantic_features", 1, "semantic_features/stats.npz")
+    features, mask = load_semantic_features(cfg, base=model)([load_audio(EXAMPLE_PROMPT, SEMANTIC_RATE)])
+    assert features.shape == (1, 314, 32) and mask.all()  # 6.3 s at 50 Hz (the fbank frames one fewer)
+    assert abs(float(features.mean())) < 0.2 and 0.8 < float(features.std()) < 1.2  # the stats normalise
+    head = load_file(str(model / "semantic_features/ctc_head.safetensors"))
+    assert head["weight"].shape == (1024, 32)  # the phone table's rows; 1023 (padding) is the blank
+
+    # The semantic codec reads the encoder through the folder's relative path.
+    assert semantic_codec_main(["--config", str(REPO / "recipes/semantic_codec/configs/tiny.yaml"),
+                                "--set", "model.hidden_size=32", "--set", "features.model=semantic_features",
+                                "--set", "features.layer=1", "--set", "features.stats=semantic_features/stats.npz",
+                                "--set", f"run.exp_dir={tmp_path / 'codec'}", "--set", "run.max_steps=5", *common]) == 0
+    assert (model / "semantic_codec/model.safetensors").is_file()
+
+
+def test_export_halves_the_weights_and_refuses_an_oversized_checkpoint(tiny_full_model, tmp_path, capsys):
+    out = tmp_path / "demo"
+    assert export_main(["--model", str(tiny_full_model), "--out", str(out)]) == 0
+    for packed in out.rglob("*.safetensors"):
+        original = load_file(str(tiny_full_model / packed.relative_to(out)))
+        halved = load_file(str(packed))
+        assert halved.keys() == original.keys()
+        for key, value in halved.items():
+            assert value.dtype == (torch.float16 if original[key].is_floating_point() else original[key].dtype)
+    Synthesizer.from_pretrained(out, device="cpu")  # the loaders take fp16 files into fp32 models
+
+    assert export_main(["--model", str(tiny_full_model), "--out", str(out), "--max-mb", "0.01"]) == 2
+    assert "over the 0.01 MB limit" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["demo"]  # the old one kept, nothing left over
