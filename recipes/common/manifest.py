@@ -6,6 +6,8 @@ can be moved as a whole.
 
 from __future__ import annotations
 
+import hashlib
+
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -25,6 +27,13 @@ class Utterance:
 
 
 REQUIRED = ("id", "audio")
+
+
+def cache_stem(item: Utterance) -> str:
+    """A cache file name for `item`: its id, plus a hash of its audio path that keeps two
+    corpora with equal ids apart."""
+    digest = hashlib.sha1(str(Path(item.audio).resolve()).encode()).hexdigest()[:8]
+    return f"{item.id}.{digest}"
 
 
 def read_manifest(path: str | Path) -> list[Utterance]:

@@ -99,10 +99,11 @@ def run_maskvox_eval(meta: Path, out: Path, wav_dir: Path | None, asr: str) -> d
 def speaker_separation(pairs, clone_dir: Path) -> dict:
     """Similarity of each clone to its own prompt and, on average, to the other voices' prompts."""
     from maskvox.audio import load_audio
+    from maskvox.evaluation.runner import SCORING_SAMPLE_RATE
     from maskvox.evaluation.speaker import cosine_similarity, get_speaker_backend
 
     encoder = get_speaker_backend("resemblyzer").load("cpu", None)
-    embed = lambda path: encoder.embed(load_audio(path, 16000))  # noqa: E731 (resemblyzer's rate)
+    embed = lambda path: encoder.embed(load_audio(path, SCORING_SAMPLE_RATE))  # noqa: E731
     prompts = {p.id: (p.speaker, embed(p.audio)) for _, p in pairs}
     own, others = [], []
     for target, prompt in pairs:

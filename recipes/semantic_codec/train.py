@@ -13,7 +13,6 @@ export `semantic_codec/model.safetensors` and the config to `export_dir`.
 
 from __future__ import annotations
 
-import hashlib
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +30,7 @@ from maskvox.config import SemanticCodecConfig, SemanticFeaturesConfig
 from maskvox.errors import UserError
 from maskvox.fileio import atomic_path
 
-from ..common.manifest import Utterance, read_manifest
+from ..common.manifest import Utterance, cache_stem, read_manifest
 from ..common.cli import forever, run_recipe
 from ..common.trainer import RunConfig, TrainingRun
 
@@ -76,9 +75,7 @@ def export_folder(cfg: SemanticCodecTrainConfig) -> str:
 
 
 def feature_path(cache: Path, item: Utterance) -> Path:
-    # The id names the file; a hash of the audio path keeps two corpora with equal ids apart.
-    digest = hashlib.sha1(str(Path(item.audio).resolve()).encode()).hexdigest()[:8]
-    return cache / f"{item.id}.{digest}.npy"
+    return cache / f"{cache_stem(item)}.npy"
 
 
 def extract_features(cfg: SemanticCodecTrainConfig, items: list[Utterance], cache: Path, run: TrainingRun) -> None:

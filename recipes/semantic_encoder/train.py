@@ -19,7 +19,6 @@ encoder in transformers' format (config.json, model.safetensors, preprocessor_co
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 import sys
 import tempfile
@@ -39,7 +38,8 @@ from maskvox.text import TextFrontEnd
 from maskvox.text.vocab import PAD_ID
 
 from ..common.cli import forever, run_recipe
-from ..common.manifest import Utterance, read_manifest
+from ..common.manifest import Utterance, cache_stem, read_manifest
+from ..common.token_training import warmup_inverse_sqrt
 from ..common.trainer import RunConfig, TrainingRun
 
 FOLDER = "semantic_features"  # inside the model folder, named by config.json's semantic_features.model
@@ -111,9 +111,8 @@ def ctc_targets(phone_ids: tuple[int, ...], separator_id: int) -> np.ndarray:
 
 
 def cache_paths(cache: Path, item: Utterance) -> tuple[Path, Path]:
-    # A hash of the audio path keeps two corpora with equal ids apart.
-    digest = hashlib.sha1(str(Path(item.audio).resolve()).encode()).hexdigest()[:8]
-    return cache / f"{item.id}.{digest}.fbank.npy", cache / f"{item.id}.{digest}.phones.npy"
+    stem = cache_stem(item)
+    return cache / f"{stem}.fbank.npy", cache / f"{stem}.phones.npy"
 
 
 def cache_inputs(items: list[Utterance], cache: Path, quiet: bool) -> list[tuple[Path, Path]]:
@@ -179,10 +178,6 @@ class BucketedBatches(torch.utils.data.IterableDataset):
             yield self.collate(batch)
 
 
-def warmup_then_inverse_sqrt(warmup: int):
-    return lambda step: min((step + 1) / warmup, (warmup / (step + 1)) ** 0.5)
-
-
 @torch.no_grad()
 def layer_statistics(model, data: BucketedBatches, layer: int, utterances: int, device) -> tuple[np.ndarray, np.ndarray]:
     """Mean and variance of hidden_states[layer] over the frames of the first `utterances` usable items."""
@@ -229,7 +224,7 @@ def train(cfg: SemanticEncoderTrainConfig) -> TrainingRun:
     data = BucketedBatches(inputs, cfg.data.batch_size, cfg.data.max_frames, cfg.run.seed)
     model = Wav2Vec2BertForCTC(wav2vec2_bert_config(cfg))
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_then_inverse_sqrt(cfg.optim.warmup_steps))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_inverse_sqrt(cfg.optim.warmup_steps))
     model, optimizer, scheduler = run.prepare(model, optimizer, scheduler)
     run.track_ema(model)
     run.resume()
