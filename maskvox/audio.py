@@ -93,9 +93,12 @@ def check_audio(
 
 
 def write_audio(path: str | Path, wav: np.ndarray, sample_rate: int, subtype: str | None = None) -> Path:
-    """Write mono float audio atomically; the format follows the extension (.wav, .flac, ...)."""
+    """Write float audio, mono (samples,) or (samples, channels), atomically; the format
+    follows the extension (.wav, .flac, ...)."""
     path = Path(path)
-    wav = np.asarray(wav, dtype=np.float32).reshape(-1)
+    wav = np.asarray(wav, dtype=np.float32)
+    channels = wav.ndim == 2 and 1 < wav.shape[1] < wav.shape[0]  # not a (1, samples) batch of one
+    wav = wav if channels else wav.reshape(-1)
     if not np.isfinite(wav).all():
         raise ValueError("refusing to write NaN or infinite samples")
     extension = path.suffix.lower().lstrip(".")

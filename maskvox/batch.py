@@ -139,9 +139,9 @@ def run_clone_batch(
             for start in range(0, len(todo), batch_size):
                 group = todo[start : start + batch_size]
                 _run_group(synthesizer, group, out_dir, records, batch_size, report)
-                _write_results(out_dir, items, records)
+                write_results(out_dir, items, records)
                 bar.update(len(group))
-    _write_results(out_dir, items, records)
+    write_results(out_dir, items, records)
     return records
 
 
@@ -184,7 +184,7 @@ def _failed(item: BatchItem, error: str) -> dict:
     return {**_describe(item), "status": "failed", "wav": None, "error": error}
 
 
-def _write_results(out_dir: Path, items: list[BatchItem], records: dict[str, dict]) -> None:
+def write_results(out_dir: Path, items: list[BatchItem], records: dict[str, dict]) -> None:
     """All records, the items file's first, in its order; then records of ids no longer listed."""
     listed = [item.id for item in items]
     order = [i for i in listed if i in records] + [i for i in records if i not in set(listed)]

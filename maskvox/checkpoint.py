@@ -32,6 +32,7 @@ OFFICIAL_FILES = {
     "s2a_full": "s2a_model/s2a_model_full/model.safetensors",
     # maskvox's own: the official release has no duration model.
     "duration": "duration_model/model.safetensors",
+    "aligner": "aligner/model.safetensors",
 }
 OFFICIAL_REPO = "amphion/MaskGCT"
 # maskvox writes the model sizes beside the weights (the official repo has no config file).

@@ -120,6 +120,26 @@ def _build_parser() -> argparse.ArgumentParser:
     _model_argument(clone)
     clone.set_defaults(handler=_clone)
 
+    edit = commands.add_parser("edit", help="change words of a recording and keep the rest (masked regeneration)")
+    edit.add_argument("--audio", help="the recording (any format, rate, channels; the output keeps them)")
+    edit.add_argument("--text", help="what the recording says")
+    edit.add_argument("--new-text", help="what it should say: the same text with words substituted, inserted or deleted")
+    edit.add_argument("--out", help="output audio (.wav or .flac), at the recording's rate")
+    edit.add_argument("--span", nargs=2, type=float, metavar=("START", "END"),
+                      help="regenerate these seconds of the recording instead of the aligned changed words")
+    edit.add_argument("--tsv", metavar="FILE",
+                      help="many edits: a RealEdit-style TSV (wav, orig_transcript, new_transcript, ...)")
+    edit.add_argument("--audio-dir", metavar="DIR", help="with --tsv: where relative wav paths are (default: the TSV's folder)")
+    edit.add_argument("--out-dir", metavar="DIR", help="with --tsv: one wav per row and results.jsonl (resumable)")
+    edit.add_argument("--force", action="store_true", help="with --tsv: redo rows already done")
+    edit.add_argument("--lang", default="en", help="language of the texts (default: en)")
+    edit.add_argument("--seed", type=int, help="seed for a repeatable result (default: a random one, printed)")
+    edit.add_argument("--preset", default="default", metavar="NAME|FILE", help="fast, default or high, or a preset file")
+    edit.add_argument("--json", action="store_true",
+                      help='print {"spans": [{"input": [start, end], "output": [start, end], "type": ..}, ...]}')
+    _model_argument(edit)
+    edit.set_defaults(handler=_edit, precision="auto")
+
     add_eval_command(commands)
     _model_argument(add_gui_command(commands))
     return parser
@@ -356,6 +376,58 @@ def _clone_batch(args) -> None:
     _say(args, f"{len(items) - failed} of {len(items)} items done in {out_dir} (see {out_dir / RESULTS_FILE})")
     if failed:
         raise UserError(f"{failed} of {len(items)} items failed (their records in {out_dir / RESULTS_FILE} say why)")
+
+
+def _edit(args) -> None:
+    if args.tsv:
+        return _edit_batch(args)
+    for flag in ("audio", "text", "new_text", "out"):
+        if getattr(args, flag) is None:
+            raise UserError(f"--{flag.replace('_', '-')} is required (or use --tsv FILE --out-dir DIR)")
+    from .audio import write_audio
+    from .edit import EditRequest, check_edit_request
+    from .edit_batch import output_subtype
+
+    out = check_output_path(args.out, (".wav", ".flac"))
+    request = EditRequest(args.audio, args.text, args.new_text, args.lang, tuple(args.span) if args.span else None,
+                          args.seed)
+    with _warnings_on_stderr(args.quiet):
+        check_edit_request(request)  # bad input fails before the models load
+        synthesizer = _synthesizer(args, "fast")
+        result = synthesizer.edit(request.audio, request.text, request.new_text, request.language, request.span,
+                                  request.seed)
+    write_audio(out, result.audio, result.sample_rate, output_subtype(out, result.subtype))
+    if args.json:
+        print(json.dumps({"out": str(out), **result.as_dict()}, ensure_ascii=False))
+        return
+    for span in result.spans:
+        _say(args, f"{span.type}: input {span.input[0]:.2f}-{span.input[1]:.2f} s -> output "
+                   f"{span.output[0]:.2f}-{span.output[1]:.2f} s  '{span.old_words}' -> '{span.new_words}'")
+    _say(args, f"wrote {out}: {result.seconds:.2f} s (seed {result.seed}) in {result.timings['total']:.1f} s")
+
+
+def _edit_batch(args) -> None:
+    from .edit_batch import read_edit_tsv, run_edit_batch
+    from .pipeline import load_preset
+
+    if not args.out_dir:
+        raise UserError("--tsv needs --out-dir DIR")
+    for flag in ("audio", "text", "new_text", "out", "span"):
+        if getattr(args, flag) is not None:
+            raise UserError(f"--{flag.replace('_', '-')} does not go with --tsv (give it per row in the TSV)")
+    out_dir = Path(args.out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UserError(f"--out-dir {out_dir} is a file")
+    load_preset(args.preset)
+    items = read_edit_tsv(args.tsv, args.audio_dir, args.lang, args.seed)
+    with _warnings_on_stderr(args.quiet):
+        records = run_edit_batch(items, out_dir, lambda: _synthesizer(args, "fast"), args.force,
+                                 progress=not args.quiet,
+                                 report=lambda message: print(f"maskvox: {args.tsv}: {message}", file=sys.stderr))
+    failed = sum(1 for item in items if records[item.id]["status"] != "ok")
+    _say(args, f"{len(items) - failed} of {len(items)} edits done in {out_dir} (see {out_dir / 'results.jsonl'})")
+    if failed:
+        raise UserError(f"{failed} of {len(items)} edits failed (their records in {out_dir / 'results.jsonl'} say why)")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -137,6 +137,19 @@ def _s2a_1layer() -> S2AConfig:
 
 
 @dataclass
+class AlignerConfig:
+    """The CTC phone aligner: a small convolutional head over the semantic features
+    (maskvox's own: the official release has none)."""
+
+    feature_dim: int = 1024  # the semantic features' width (w2v-BERT 2.0: 1024)
+    hidden_size: int = 256
+    kernel_size: int = 5
+    num_layers: int = 2
+    phone_vocab_size: int = 1024  # the front-end's phone ids; the padding id is the CTC blank
+    blank_id: int = 1023
+
+
+@dataclass
 class ModelConfig:
     """Every model of the stack, at the official sizes by default."""
 
@@ -147,6 +160,7 @@ class ModelConfig:
     s2a_1layer: S2AConfig = field(default_factory=_s2a_1layer)
     s2a_full: S2AConfig = field(default_factory=S2AConfig)
     duration: DurationConfig | None = None  # None: no duration model (the length rule is used)
+    aligner: AlignerConfig | None = None  # None: no aligner (speech editing then needs --span)
 
     @classmethod
     def from_official(cls, data: dict) -> "ModelConfig":
@@ -342,6 +356,8 @@ def _from_official(data: dict) -> ModelConfig:
         cfg.acoustic_codec.sample_rate = extras["acoustic_codec"]["sample_rate"]
     if extras.get("duration") is not None:
         cfg.duration = from_dict(DurationConfig, extras["duration"], "maskvox.duration.")
+    if extras.get("aligner") is not None:
+        cfg.aligner = from_dict(AlignerConfig, extras["aligner"], "maskvox.aligner.")
     return cfg
 
 
@@ -361,6 +377,7 @@ def _to_official(cfg: ModelConfig) -> dict:
             "semantic_features": to_dict(cfg.semantic_features),
             "acoustic_codec": {"sample_rate": cfg.acoustic_codec.sample_rate},
             "duration": None if cfg.duration is None else to_dict(cfg.duration),
+            "aligner": None if cfg.aligner is None else to_dict(cfg.aligner),
         },
     }
 

@@ -182,7 +182,7 @@ class _Job:
 class Synthesizer:
     def __init__(self, tokenizer, t2s, s2a_1layer, s2a_full, duration: DurationPredictor,
                  preset: str | InferencePreset = "default", sampling: str = "fast", precision: str = "auto",
-                 progress: bool = False, prompt_cache_size: int = 16):
+                 progress: bool = False, prompt_cache_size: int = 16, aligner=None):
         if sampling not in SAMPLING_MODES:
             raise ConfigError(f"unknown sampling mode '{sampling}' (known: {', '.join(SAMPLING_MODES)})")
         self.tokenizer, self.t2s, self.s2a_1layer, self.s2a_full, self.duration = tokenizer, t2s, s2a_1layer, s2a_full, duration
@@ -193,6 +193,7 @@ class Synthesizer:
         self.device = next(t2s.parameters()).device
         self.dtype = _resolve_precision(precision, self.device, sampling)
         self.progress = progress
+        self.aligner = aligner  # maskvox.align.Aligner, for speech editing (None: regions given by hand)
         self._reader = _PhoneReader(sampling)
         tokenizer.semantic_features.use_reference_attention(sampling == "reference")
         self._prompts: OrderedDict[tuple, PreparedPrompt] = OrderedDict()
@@ -206,6 +207,7 @@ class Synthesizer:
         """All models of a folder in the official layout or a hub repo (default: the demo
         checkpoint shipped with maskvox). The duration model is used when the location has
         one, else the reference's length rule."""
+        from .align import Aligner
         from .s2a.model import load_s2a
         from .t2s.model import load_t2s
         from .tokenizer import SpeechTokenizer, pick_device
@@ -221,7 +223,9 @@ class Synthesizer:
         # A full model that predicts layer 1 too (the demo's) needs no 1-layer model.
         s2a_1layer = None if cfg.s2a_full.predict_layer_1 else load_s2a(location, "s2a_1layer", cfg.s2a_1layer, device)
         duration = DurationPredictor.from_pretrained(location, device)
-        return cls(tokenizer, t2s, s2a_1layer, s2a_full, duration, preset, sampling, precision, progress)
+        aligner = None if cfg.aligner is None else Aligner.from_pretrained(location, device)
+        return cls(tokenizer, t2s, s2a_1layer, s2a_full, duration, preset, sampling, precision, progress,
+                   aligner=aligner)
 
     # -- the API ------------------------------------------------------------------------------
 
@@ -230,6 +234,15 @@ class Synthesizer:
         """Say `text` in the voice of `prompt` (a file, or (samples, sample_rate))."""
         request = CloneRequest(prompt, prompt_text, text, language, prompt_language, duration, speed, seed)
         return self.clone_batch([request])[0]
+
+    def edit(self, audio, text: str, new_text: str, language: str = "en", span: tuple[float, float] | None = None,
+             seed: int | None = None):
+        """Make the recording `audio` (a file, or (samples, sample_rate)) that says `text` say
+        `new_text`, regenerating only the changed words (maskvox.edit). Returns an EditResult:
+        the audio at the input's rate and the edited spans in seconds of input and output."""
+        from .edit import EditRequest, edit_speech
+
+        return edit_speech(self, EditRequest(audio, text, new_text, language, span, seed))
 
     def clone_batch(self, requests: Sequence[CloneRequest], batch_size: int = 8) -> list[CloneResult]:
         """Results in the order of `requests`; up to `batch_size` pieces per forward pass.

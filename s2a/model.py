@@ -74,13 +74,22 @@ class S2AModel(nn.Module):
             total = embedding if total is None else total + embedding
         return total
 
-    def target_input(self, lower: torch.Tensor | None, ids, mask, layer: int) -> torch.Tensor:
-        """Lower layers + the current layer (mask embedding where masked) + one mask
-        embedding per layer above."""
+    def target_input(self, lower: torch.Tensor | None, ids, mask, layer: int, upper: torch.Tensor | None = None) -> torch.Tensor:
+        """Lower layers + the current layer (mask embedding where masked) + the layers above:
+        one mask embedding each, or `upper` (`upper_layers_input`) when some frames are known."""
         mask_embedding = self.mask_emb.weight[0]
         current = torch.where(mask[..., None], mask_embedding, self.token_emb[layer](ids))
         x = current if lower is None else lower + current
-        return x + mask_embedding * float(self.num_quantizer - 1 - layer)
+        return x + (mask_embedding * float(self.num_quantizer - 1 - layer) if upper is None else upper)
+
+    def upper_layers_input(self, known: torch.Tensor, known_codes: torch.Tensor, layer: int) -> torch.Tensor:
+        """(B, T, C): the layers above `layer` of each target frame. A known frame carries its
+        own codes, as the context frames of span-masked training do; the others mask embeddings."""
+        masked = self.mask_emb.weight[0] * float(self.num_quantizer - 1 - layer)
+        own = torch.zeros_like(masked).expand(*known.shape, -1)
+        for above in range(layer + 1, self.num_quantizer):
+            own = own + self.token_emb[above](known_codes[..., above])
+        return torch.where(known[..., None], own, masked)
 
     # -- one prediction step, as the reference lays it out (equal shapes in the batch) -------
 
@@ -134,12 +143,15 @@ class S2AModel(nn.Module):
             for b, item in enumerate(given_codes):
                 codes[b, : lengths[b], :given] = item.to(device)
         sampler = make_sampler(settings, generators, len(lengths), device)
+        if known is not None:
+            known, known_codes = known.to(device), known_codes.to(device)
         for layer in range(given, self.num_quantizer):
             lower = self.lower_layers_input(codes, layer)
             if settings.mode == "reference":
                 predict = self.reference_predictor(semantic_ids, prompt_codes, lower, layer, settings)
             else:
-                predict = self.fast_predictor(semantic_ids, prompt_codes, lower, layer, lengths, settings)
+                upper = None if known is None else self.upper_layers_input(known, known_codes, layer)
+                predict = self.fast_predictor(semantic_ids, prompt_codes, lower, layer, lengths, settings, upper)
             layer_known = None if known is None else known_codes[..., layer]
             codes[..., layer] = sampler.decode(predict, lengths, steps[layer], known, layer_known, device)
         return [codes[b, :n] for b, n in enumerate(lengths)]
@@ -158,13 +170,14 @@ class S2AModel(nn.Module):
 
         return predict
 
-    def fast_predictor(self, semantic_ids, prompt_codes, lower, layer: int, lengths, settings: SamplerSettings):
+    def fast_predictor(self, semantic_ids, prompt_codes, lower, layer: int, lengths, settings: SamplerSettings,
+                       upper: torch.Tensor | None = None):
         """predict(ids, mask, t) -> logits of `layer`, both CFG passes of every item in one forward."""
         conditions = [self.diff_estimator.cond_mlp(self.condition(s, layer)) for s in semantic_ids]
         contexts = [[self.prompt_input(p) + c[: len(p)]] for p, c in zip(prompt_codes, conditions)]
 
         def predict(ids, mask, t):
-            target = self.target_input(lower, ids, mask, layer)
+            target = self.target_input(lower, ids, mask, layer, upper)
             targets = [target[b, :n] + conditions[b][-n:] for b, n in enumerate(lengths)]
             return self.to_logits[layer](guided_target_embeddings(self.diff_estimator, contexts, targets, t, settings))
 

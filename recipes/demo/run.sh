@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Train the demo checkpoint end to end on offline speech, then pack and score it.
 #
-#   recipes/demo/run.sh              # every stage, 0 to 9
+#   recipes/demo/run.sh              # every stage, 0 to 9 (4a included)
 #   recipes/demo/run.sh 5 7          # stages 5 to 7 only
+#   recipes/demo/run.sh 4a 4a        # the aligner only
 #
 # Every stage resumes where it stopped (the recipes keep checkpoints; extraction and corpus
 # building skip what is written), so the whole script can simply be run again after a stop.
@@ -12,6 +13,7 @@
 #   2 duration phone shards + duration predictor               -> exp/demo/model/duration_model
 #   3 encoder  Wav2Vec2-BERT, small, phone CTC                 -> exp/demo/model/semantic_features
 #   4 semantic semantic codec over the encoder's block 3       -> exp/demo/model/semantic_codec
+#   4a aligner CTC phone head over block 3, stage 4's features -> exp/demo/model/aligner
 #   5 tokens   semantic + acoustic ids of every utterance      -> data/tokens_demo/train
 #   6 t2s      T2S                                             -> exp/demo/model/t2s_model
 #   7 s2a      S2A, one model for all 12 layers                -> exp/demo/model/s2a_model
@@ -26,7 +28,9 @@ tokens=${TOKENS:-data/tokens_demo}
 python=${PYTHON:-python}
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
 
-stage() { [ "$1" -ge "$first" ] && [ "$1" -le "$last" ]; }
+# Stage 4a (added after the others were numbered) runs between 4 and 5: order by ten times the number.
+order() { case "$1" in *a) echo $(( ${1%a} * 10 + 5 )) ;; *) echo $(( $1 * 10 )) ;; esac; }
+stage() { [ "$(order "$1")" -ge "$(order "$first")" ] && [ "$(order "$1")" -le "$(order "$last")" ]; }
 say() { echo "== stage $*" >&2; }
 
 if stage 0; then say "0: corpus"
@@ -51,6 +55,10 @@ if stage 4; then say "4: semantic codec"
   $python -m recipes.semantic_codec.train --config recipes/semantic_codec/configs/demo.yaml \
     --set data.train_manifest="$corpus/train.jsonl" --set export_dir="$model"
 fi
+if stage 4a; then say "4a: aligner"
+  $python -m recipes.aligner.train --config recipes/aligner/configs/demo.yaml \
+    --set data.train_manifest="$corpus/train.jsonl" --set export_dir="$model"
+fi
 if stage 5; then say "5: token shards"
   $python -m recipes.token_shards.extract --manifest "$corpus/train.jsonl" --model "$model" --device cpu --out "$tokens/train"
 fi
@@ -71,4 +79,6 @@ if stage 9; then say "9: evaluation"
     --per-voice 15 --out exp/demo/eval
   $python -m recipes.duration.evaluate --shards data/phones_demo/heldout --model maskvox/assets/demo \
     --out exp/demo/eval/duration.json
+  $python -m recipes.aligner.evaluate --manifest "$corpus/heldout.jsonl" --model maskvox/assets/demo \
+    --limit 25 --out exp/demo/eval/aligner.json
 fi
