@@ -221,9 +221,19 @@ def test_bad_spans_and_missing_aligner_are_clear_errors(tiny_full_model, synthes
     assert "has no aligner" in capsys.readouterr().err
     assert main(base + ["--span", "2", "1"]) == 2
     assert "before the end" in capsys.readouterr().err
-    with pytest.raises(UserError, match="after the recording"):
+    with pytest.raises(UserError, match="after the end of the recording"):
         synthesizer.edit(EXAMPLE_PROMPT, TEXT, TEXT.replace("break", "bend"), span=(1.0, 9.0))
     assert not out.exists()
+
+
+def test_a_span_may_end_at_the_end_of_the_recording(synthesizer):
+    original, rate = sf.read(EXAMPLE_PROMPT, dtype="float32")
+    end = original.shape[0] / rate  # 6.3 s: past the last whole 20 ms frame of the features
+    result = synthesizer.edit(EXAMPLE_PROMPT, TEXT, TEXT.replace("back down", "give up"), span=(5.5, end), seed=0)
+    [span] = result.spans
+    assert span.input[1] == pytest.approx(end) and span.output[1] == pytest.approx(result.seconds)
+    fade = round(CROSSFADE_SECONDS * rate)
+    assert np.array_equal(result.audio[: round(5.5 * rate) - fade], original[: round(5.5 * rate) - fade])
 
 
 def test_known_frames_keep_their_acoustic_codes_in_every_layer(synthesizer):

@@ -1,0 +1,1 @@
+"""Speech editing recipes: `evaluate` scores `Synthesizer.edit` on held-out voices."""
