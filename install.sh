@@ -9,7 +9,9 @@ cd "$(dirname "$0")"
 # the Japanese G2P's dictionary; flite, fortunes, fortunes-de: the offline speech corpus recipe
 # (its English and German text); sox: audio inspection; pocketsphinx-testdata: real LibriVox
 # clips; libsndfile1: soundfile's library; chromium: tests/test_gui.py draws the web page headless.
-APT_PACKAGES=(espeak-ng open-jtalk-mecab-naist-jdic flite sox fortunes fortunes-de pocketsphinx-testdata libsndfile1 chromium)
+# rubberband-cli: maskvox dub fits each line to its slot with a pitch-preserving time-stretch.
+APT_PACKAGES=(espeak-ng open-jtalk-mecab-naist-jdic flite sox fortunes fortunes-de pocketsphinx-testdata libsndfile1 chromium
+              rubberband-cli)
 missing=()
 for package in "${APT_PACKAGES[@]}"; do
   dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")

@@ -29,7 +29,7 @@ from .pipeline import CloneRequest, Synthesizer
 
 RESULTS_FILE = "results.jsonl"
 ITEM_FIELDS = {"id", "prompt", "prompt_text", "text", "language", "prompt_language", "duration", "speed", "seed"}
-_SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
 @dataclass
@@ -64,20 +64,27 @@ def read_items(path: str | Path, default_language: str = "en", default_seed: int
     return items
 
 
-def _parse_line(line: str, folder: Path, default_language: str, default_seed: int | None) -> tuple[str, CloneRequest]:
+def json_object_line(line: str, fields) -> dict:
+    """One line of a JSON-lines list: an object whose keys are all among `fields`, or a UserError."""
     try:
         record = json.loads(line)
     except json.JSONDecodeError as err:
         raise UserError(f"not valid JSON ({err.msg})") from None
     if not isinstance(record, dict):
         raise UserError("expected a JSON object")
-    unknown = sorted(set(record) - ITEM_FIELDS)
+    unknown = sorted(set(record) - set(fields))
     if unknown:
-        raise UserError(f"unknown field '{unknown[0]}' (known: {', '.join(sorted(ITEM_FIELDS))})")
+        names = ", ".join(f"'{name}'" for name in unknown)
+        raise UserError(f"unknown field{'s' if len(unknown) > 1 else ''} {names} (known: {', '.join(fields)})")
+    return record
+
+
+def _parse_line(line: str, folder: Path, default_language: str, default_seed: int | None) -> tuple[str, CloneRequest]:
+    record = json_object_line(line, sorted(ITEM_FIELDS))
     for name in ("id", "prompt", "prompt_text", "text"):
         if not isinstance(record.get(name), str) or not record[name].strip():
             raise UserError(f"'{name}' must be a non-empty string")
-    if not _SAFE_ID.match(record["id"]):
+    if not SAFE_ID.match(record["id"]):
         raise UserError(f"id '{record['id']}' must be letters, digits, '.', '_' or '-' (it names the output file)")
     seed = record.get("seed", default_seed)
     request = CloneRequest(
