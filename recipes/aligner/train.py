@@ -42,7 +42,7 @@ from maskvox.text import TextFrontEnd, UnknownPhoneWarning
 from ..common.cli import forever, run_recipe
 from ..common.manifest import Utterance, read_manifest
 from ..common.token_training import warmup_inverse_sqrt
-from ..common.trainer import RunConfig, TrainingRun
+from ..common.trainer import RunConfig, TrainingRun, optimize
 from ..semantic_codec.train import feature_path
 from ..token_shards.extract import report_unknown_phones
 
@@ -226,20 +226,13 @@ def train(cfg: AlignerTrainConfig) -> TrainingRun:
 
         write_model_folder(export_folder(cfg), {"aligner": run.weights_for_export(model)}, update)
 
+    def objective(batch) -> dict:
+        batch = {key: value.to(run.device) for key, value in batch.items()}
+        # ctc_loss computes in float32 whatever the autocast (it casts the log-probabilities).
+        return {"loss/ctc": ctc_loss(model(batch["features"]), batch, cfg.model.blank_id)}
+
     batches = forever(torch.utils.data.DataLoader(data, batch_size=None))
-    model.train()
-    for _ in run.steps():
-        batch = {key: value.to(run.device) for key, value in next(batches).items()}
-        with run.accelerator.autocast():
-            log_probs = model(batch["features"])
-        loss = ctc_loss(log_probs, batch, cfg.model.blank_id)
-        grad_norm = run.backward(loss, optimizer, model.parameters(), cfg.optim.grad_clip)
-        scheduler.step()
-        run.update_ema(model)
-        run.log(**{"loss/ctc": loss, "grad_norm": grad_norm, "lr": scheduler.get_last_lr()[0]})
-        run.maybe_save(export)
-    run.finish(export)
-    return run
+    return optimize(run, model, optimizer, scheduler, batches, objective, "loss/ctc", cfg.optim.grad_clip, export)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -18,7 +18,7 @@ from torch import nn
 from maskvox.checkpoint import load_module, official_file
 
 from .cli import forever
-from .trainer import TrainingRun
+from .trainer import TrainingRun, optimize
 
 
 @dataclass
@@ -88,17 +88,7 @@ def train_token_model(
     def write() -> None:
         export(run.weights_for_export(model))
 
-    batches = forever(loader)
-    model.train()
-    for _ in run.steps():
-        batch = next(batches)
-        with run.accelerator.autocast():
-            outputs = objective(model, batch)
-        grad_norm = run.backward(outputs["loss"], optimizer, model.parameters(), optim.grad_clip)
-        scheduler.step()
-        run.update_ema(model)
-        run.log(**{f"train/{name}": value for name, value in outputs.items()}, grad_norm=grad_norm,
-                lr=scheduler.get_last_lr()[0])
-        run.maybe_save(write)
-    run.finish(write)
-    return run
+    def logged(batch) -> dict:
+        return {f"train/{name}": value for name, value in objective(model, batch).items()}
+
+    return optimize(run, model, optimizer, scheduler, forever(loader), logged, "train/loss", optim.grad_clip, write)

@@ -244,6 +244,26 @@ class TrainingRun:
             tmp.write_text("".join(line + "\n" for line in kept))
 
 
+def optimize(run: TrainingRun, model: nn.Module, optimizer, scheduler, batches: Iterator, objective: Callable,
+             loss_name: str, grad_clip: float, export: Callable[[], None]) -> TrainingRun:
+    """The step loop of a recipe whose step is one objective: until run.cfg.max_steps, the next
+    batch through `objective(batch)` (under autocast; it returns the named values to log), a
+    backward pass on the value `loss_name` names, the scheduler, the EMA, the log (with the
+    gradient norm and learning rate) and the periodic save through `export`; then the last save."""
+    model.train()
+    for _ in run.steps():
+        batch = next(batches)
+        with run.accelerator.autocast():
+            values = objective(batch)
+        grad_norm = run.backward(values[loss_name], optimizer, model.parameters(), grad_clip)
+        scheduler.step()
+        run.update_ema(model)
+        run.log(**values, grad_norm=grad_norm, lr=scheduler.get_last_lr()[0])
+        run.maybe_save(export)
+    run.finish(export)
+    return run
+
+
 def read_log(path: str | Path) -> list[dict]:
     path = Path(path)
     if not path.exists():

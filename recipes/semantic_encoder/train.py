@@ -40,7 +40,7 @@ from maskvox.text.vocab import PAD_ID
 from ..common.cli import forever, run_recipe
 from ..common.manifest import Utterance, cache_stem, read_manifest
 from ..common.token_training import warmup_inverse_sqrt
-from ..common.trainer import RunConfig, TrainingRun
+from ..common.trainer import RunConfig, TrainingRun, optimize
 
 FOLDER = "semantic_features"  # inside the model folder, named by config.json's semantic_features.model
 CTC_BLANK = PAD_ID
@@ -233,19 +233,11 @@ def train(cfg: SemanticEncoderTrainConfig) -> TrainingRun:
         best = run.weights_for_export(model)
         export_encoder(best, layer_statistics(best, data, cfg.layer, cfg.stats_utterances, run.device), cfg)
 
+    def objective(batch) -> dict:
+        return {"loss/ctc": model(**{key: value.to(run.device) for key, value in batch.items()}).loss}
+
     batches = forever(torch.utils.data.DataLoader(data, batch_size=None))
-    model.train()
-    for _ in run.steps():
-        batch = {key: value.to(run.device) for key, value in next(batches).items()}
-        with run.accelerator.autocast():
-            loss = model(**batch).loss
-        grad_norm = run.backward(loss, optimizer, model.parameters(), cfg.optim.grad_clip)
-        scheduler.step()
-        run.update_ema(model)
-        run.log(**{"loss/ctc": loss, "grad_norm": grad_norm, "lr": scheduler.get_last_lr()[0]})
-        run.maybe_save(export)
-    run.finish(export)
-    return run
+    return optimize(run, model, optimizer, scheduler, batches, objective, "loss/ctc", cfg.optim.grad_clip, export)
 
 
 def main(argv: list[str] | None = None) -> int:
