@@ -32,14 +32,13 @@ from .audio import ACOUSTIC_RATE, SEMANTIC_RATE, check_audio, read_audio, resamp
 from .errors import UserError
 from .sampling import make_generators
 
-CROSSFADE_SECONDS = 0.04  # at each side of a span, inside the kept audio
-CROSSFADE_FRAMES = 2
+CROSSFADE_FRAMES = 2  # at each side of a span, inside the kept audio
+CROSSFADE_SECONDS = CROSSFADE_FRAMES / FRAME_RATE_HZ  # 40 ms
 MIN_GAP_FRAMES = 2 * CROSSFADE_FRAMES + 1  # spans closer than this are edited as one
 MIN_KEPT_FRAMES = 25  # an edit must leave at least 0.5 s of the recording as it was
 MAX_WINDOW_FRAMES = 1500  # 30 s, the longest sequence the models were trained on
 WINDOW_CONTEXT_FRAMES = 400  # up to 8 s of context each side of an edit in a long recording
 MIN_ALIGNMENT_CONFIDENCE = 0.001  # per-phone likelihood ratio (maskvox.align); recipes/aligner measured the cut
-EDIT_TYPES = ("substitution", "insertion", "deletion", "span")
 
 
 # -- requests and results -----------------------------------------------------------------------
@@ -291,11 +290,13 @@ def edit_speech(synth, request: EditRequest) -> EditResult:
     seed = request.seed if request.seed is not None else secrets.randbelow(2**31)
     with torch.inference_mode():
         clock = time.perf_counter()
-        features, semantic, acoustic = _tokenize(synth, recording)
+        with synth._autocast():
+            features, semantic, acoustic = synth.tokenize_audio(recording.wav_16k, recording.wav_24k)
         frames = min(len(semantic), len(acoustic))
         timings["features"] = time.perf_counter() - clock
         clock = time.perf_counter()
-        regions, windows, confidence = _plan(synth, request, features[:frames], frames, recording.wav_16k)
+        seconds = recording.wav_16k.size / SEMANTIC_RATE
+        regions, windows, confidence = _plan(synth, request, features[:frames], frames, seconds)
         timings["align"] = time.perf_counter() - clock
         generators = make_generators([seed], 1, synth.device)
         pieces = [_regenerate(synth, window, semantic, acoustic, request.language, generators, timings)
@@ -308,17 +309,7 @@ def edit_speech(synth, request: EditRequest) -> EditResult:
     return EditResult(mono, recording.rate, spans, seed, confidence, recording.subtype, timings)
 
 
-def _tokenize(synth, recording: Recording):
-    tokenizer = synth.tokenizer
-    with synth._autocast():
-        features, _ = tokenizer.semantic_features([recording.wav_16k])
-        semantic = tokenizer.semantic_codec.quantize(features.float())[0][0]
-        wav = torch.from_numpy(recording.wav_24k)[None].to(synth.device)
-        acoustic = tokenizer.acoustic_codec.encode(wav, pad=False)[0]
-    return features[0].float(), semantic.to(synth.device), acoustic.to(synth.device)
-
-
-def _plan(synth, request: EditRequest, features: torch.Tensor, frames: int, recording_16k: np.ndarray):
+def _plan(synth, request: EditRequest, features: torch.Tensor, frames: int, seconds: float):
     """Regions and windows, and the alignment's confidence (None for a span given by hand)."""
     frontend = synth._reader.frontend
     new = transcript_words(request.new_text, request.language, frontend)
@@ -329,7 +320,6 @@ def _plan(synth, request: EditRequest, features: torch.Tensor, frames: int, reco
         if not old:
             raise UserError("the transcript (--text) has no words to say")
         old_phones = sum(len(w.phones) for w in old)
-        seconds = len(recording_16k) / SEMANTIC_RATE
         region = hand_region(request.span, frames, seconds, old_phones, sum(len(w.phones) for w in new))
         check_kept([region], frames)
         if frames > MAX_WINDOW_FRAMES:
@@ -344,7 +334,7 @@ def _plan(synth, request: EditRequest, features: torch.Tensor, frames: int, reco
     alignment = aligner.align(features, old)
     if alignment.confidence < MIN_ALIGNMENT_CONFIDENCE:
         raise UserError(f"the transcript does not match the recording (alignment confidence "
-                        f"{alignment.confidence:.2f} < {MIN_ALIGNMENT_CONFIDENCE}); check --text")
+                        f"{alignment.confidence:.2g} < {MIN_ALIGNMENT_CONFIDENCE}); check --text")
     edits = diff_words(old, new)
     if not edits:
         raise UserError("the new text says the same words as the transcript: nothing to edit")
@@ -391,24 +381,23 @@ def _regenerate(synth, window: Window, semantic: torch.Tensor, acoustic: torch.T
 
 
 def _window_tokens(window: Window, semantic: torch.Tensor, acoustic: torch.Tensor):
-    """The window's new sequence: original ids where kept (known), zeros where regenerated;
-    and where each region's new frames start in it."""
-    pieces_ids, pieces_codes, pieces_known, starts = [], [], [], []
-    cursor, length = window.start, 0
+    """The window's new sequence: semantic ids (L,), acoustic ids (L, 12) and `known` (L,): the
+    original ids where kept, zeros to regenerate; and where each region's new frames start in it."""
+    ids, codes, known, starts = [], [], [], []
+
+    def append(new_ids: torch.Tensor, new_codes: torch.Tensor, is_known: bool) -> None:
+        ids.append(new_ids)
+        codes.append(new_codes)
+        known.append(torch.full((len(new_ids),), is_known, dtype=torch.bool, device=new_ids.device))
+
+    cursor = window.start
     for region in window.regions:
-        for ids, codes, is_known in ((semantic[cursor:region.start], acoustic[cursor:region.start], True),
-                                     (semantic.new_zeros(region.frames), acoustic.new_zeros(region.frames, acoustic.shape[1]), False)):
-            if not is_known:
-                starts.append(length)
-            pieces_ids.append(ids)
-            pieces_codes.append(codes)
-            pieces_known.append(torch.full((len(ids),), is_known, dtype=torch.bool, device=ids.device))
-            length += len(ids)
+        append(semantic[cursor:region.start], acoustic[cursor:region.start], True)
+        starts.append(sum(len(piece) for piece in ids))
+        append(semantic.new_zeros(region.frames), acoustic.new_zeros(region.frames, acoustic.shape[1]), False)
         cursor = region.end
-    pieces_ids.append(semantic[cursor:window.end])
-    pieces_codes.append(acoustic[cursor:window.end])
-    pieces_known.append(torch.ones(window.end - cursor, dtype=torch.bool, device=semantic.device))
-    return torch.cat(pieces_ids), torch.cat(pieces_codes), torch.cat(pieces_known), starts
+    append(semantic[cursor:window.end], acoustic[cursor:window.end], True)
+    return torch.cat(ids), torch.cat(codes), torch.cat(known), starts
 
 
 # -- splicing ------------------------------------------------------------------------------------------

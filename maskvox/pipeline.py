@@ -305,12 +305,19 @@ class Synthesizer:
 
     def _tokenize(self, audio: PromptAudio) -> tuple[torch.Tensor, torch.Tensor]:
         """Semantic ids (P_s,) of the 16 kHz prompt and acoustic ids (P_a, 12) of the 24 kHz one."""
-        features, _ = self.tokenizer.semantic_features([audio.wav_16k])
-        semantic = self.tokenizer.semantic_codec.quantize(features.float())[0][0]
+        _, semantic, acoustic = self.tokenize_audio(audio.wav_16k, audio.wav_24k)
+        return semantic, acoustic
+
+    def tokenize_audio(self, wav_16k: np.ndarray, wav_24k: np.ndarray):
+        """One recording at both rates -> its semantic features (T, D) float32, semantic ids (T,)
+        and acoustic ids (T', 12); T and T' can differ by a frame."""
+        features, _ = self.tokenizer.semantic_features([wav_16k])
+        features = features[0].float()
+        semantic = self.tokenizer.semantic_codec.quantize(features[None])[0][0]
         codec = self.tokenizer.acoustic_codec
         # Unpadded, as the reference encodes its prompt (padding changes the last frames).
-        acoustic = codec.encode(torch.from_numpy(audio.wav_24k)[None].to(self.device), pad=False)[0]
-        return semantic.to(self.device), acoustic
+        acoustic = codec.encode(torch.from_numpy(wav_24k)[None].to(self.device), pad=False)[0]
+        return features, semantic.to(self.device), acoustic
 
     def _set_lengths(self, item: PreparedRequest) -> None:
         """Frames of each piece: natural (duration model or rule) or as the user asked."""
