@@ -140,9 +140,39 @@ def _build_parser() -> argparse.ArgumentParser:
     _model_argument(edit)
     edit.set_defaults(handler=_edit, precision="auto")
 
+    _add_dub_command(commands)
     add_eval_command(commands)
     _model_argument(add_gui_command(commands))
     return parser
+
+
+def _add_dub_command(commands) -> None:
+    dub = commands.add_parser(
+        "dub", help="dub subtitle cues into another language in each speaker's voice, each fitted to its slot")
+    dub.add_argument("--manifest", metavar="CUES.jsonl",
+                     help="one cue per line: id, audio, start, end, source_text, target_text, speaker, ...")
+    dub.add_argument("--srt", metavar="SOURCE.srt", help="the source subtitles (their times are the slots)")
+    dub.add_argument("--target-srt", metavar="TARGET.srt", help="with --srt: the translation, cue by cue")
+    dub.add_argument("--audio", metavar="SOURCE.wav", help="with --srt: the source recording")
+    dub.add_argument("--speaker-map", metavar="FILE", help="with --srt: cue number -> speaker (JSON or 'n<TAB>name')")
+    dub.add_argument("--speaker", default="speaker", help="with --srt: the speaker of cues the map does not name")
+    dub.add_argument("--source-lang", help="language of the source text (needed with --srt; a default for --manifest)")
+    dub.add_argument("--target-lang", help="language of the target text (likewise)")
+    dub.add_argument("--out-dir", metavar="DIR", help="cue wavs, dubbed tracks, re-timed SRT, report.jsonl (resumable)")
+    dub.add_argument("--config", metavar="FILE", help="a .yaml/.json of job settings (maskvox.dub.job.DubConfig); flags override")
+    dub.add_argument("--batch-size", type=int, help="cues generated together (default: 8)")
+    dub.add_argument("--seed", type=int, help="the job's seed; each cue's comes from it and the cue's id (default: 0)")
+    dub.add_argument("--force", action="store_true", default=None, help="redo cues already done")
+    dub.add_argument("--background", metavar="FILE", help="a stem (music, effects) mixed under the dubbed track")
+    dub.add_argument("--background-gain-db", type=float, help="the stem's gain (default: 0)")
+    dub.add_argument("--engine", choices=["local", "ray"], help="local (default) or ray (pip install 'maskvox[ray]')")
+    dub.add_argument("--ray-address", help="with --engine ray: an existing cluster (default: a local Ray instance)")
+    dub.add_argument("--ray-actors", type=int, help="with --engine ray: model replicas (default: 2)")
+    dub.add_argument("--ray-cpus-per-actor", type=float, help="may be fractional (default: 1)")
+    dub.add_argument("--ray-gpus-per-actor", type=float, help="may be fractional (default: 0)")
+    dub.add_argument("--preset", metavar="NAME|FILE", help="fast, default or high, or a preset file")
+    _model_argument(dub)
+    dub.set_defaults(handler=_dub, device=None)
 
 
 def _say(args, message: str) -> None:
@@ -428,6 +458,78 @@ def _edit_batch(args) -> None:
     _say(args, f"{len(items) - failed} of {len(items)} edits done in {out_dir} (see {out_dir / 'results.jsonl'})")
     if failed:
         raise UserError(f"{failed} of {len(items)} edits failed (their records in {out_dir / 'results.jsonl'} say why)")
+
+
+def _dub(args) -> None:
+    from .dub.job import REPORT_FILE, run_dub_job
+
+    config = _dub_config(args)
+    if not args.out_dir:
+        raise UserError("--out-dir DIR is required")
+    out_dir = Path(args.out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UserError(f"--out-dir {out_dir} is a file")
+    cues, errors = _dub_cues(args)
+    engine = _dub_engine(config)
+    with _warnings_on_stderr(args.quiet):
+        summary = run_dub_job(cues, errors, out_dir, config, engine, progress=not args.quiet,
+                              report=lambda message: print(f"maskvox: dub: {message}", file=sys.stderr))
+    rate = f", {summary.cues_per_minute:.1f} cues/min" if summary.cues_per_minute else ""
+    _say(args, f"{summary.ok} of {summary.cues} cues done ({summary.generated_this_run} this run{rate}; "
+               f"{summary.clamped} slot(s) outside 0.8-1.25x the natural length); wrote "
+               f"{', '.join(summary.tracks + summary.subtitles)} in {out_dir}")
+    if summary.ok < summary.cues:
+        raise UserError(f"{summary.failed} cue(s) failed and {summary.skipped} were skipped "
+                        f"(their records in {out_dir / REPORT_FILE} say why)")
+
+
+def _dub_config(args):
+    from .config import load_config
+    from .dub.job import DubConfig
+    from .pipeline import load_preset
+
+    config = load_config(args.config, DubConfig) if args.config else DubConfig()
+    flags = ("model", "preset", "device", "batch_size", "seed", "force", "background", "background_gain_db", "engine",
+             "ray_address", "ray_actors", "ray_cpus_per_actor", "ray_gpus_per_actor")
+    overrides = {flag: getattr(args, flag) for flag in flags if getattr(args, flag) is not None}
+    config = DubConfig(**{**vars(config), **overrides})  # checked again with the overrides
+    load_preset(config.preset)  # a bad preset fails before anything runs
+    return config
+
+
+def _dub_cues(args):
+    from .dub.cues import read_manifest, read_speaker_map, read_srt_pair
+
+    pair = ("srt", "target_srt", "audio")
+    if args.manifest:
+        for flag in (*pair, "speaker_map"):
+            if getattr(args, flag) is not None:
+                raise UserError(f"--{flag.replace('_', '-')} does not go with --manifest")
+        return read_manifest(args.manifest, args.source_lang, args.target_lang)
+    missing = [f"--{flag.replace('_', '-')}" for flag in (*pair, "source_lang", "target_lang") if not getattr(args, flag)]
+    if missing:
+        raise UserError(f"give --manifest CUES.jsonl, or --srt, --target-srt, --audio, --source-lang and "
+                        f"--target-lang (missing: {', '.join(missing)})")
+    speaker_map = read_speaker_map(args.speaker_map) if args.speaker_map else None
+    return read_srt_pair(args.srt, args.target_srt, args.audio, args.source_lang, args.target_lang, args.speaker,
+                         speaker_map)
+
+
+def _dub_engine(config):
+    from .dub.job import local_engine
+
+    if config.engine == "ray":
+        from .dub.ray_engine import ray_engine
+
+        return ray_engine(config)
+
+    def load_synthesizer():
+        from .pipeline import Synthesizer
+        from .tokenizer import pick_device
+
+        return Synthesizer.from_pretrained(config.model, preset=config.preset, device=pick_device(config.device))
+
+    return local_engine(load_synthesizer)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -60,6 +60,20 @@ def atomic_path(target: str | os.PathLike, suffix: str | None = None) -> Iterato
             tmp.unlink()
 
 
+def remove_stale_temporaries(folder: Path, names: list[str] | None = None) -> int:
+    """Remove what `atomic_path` leaves when a process is killed mid-write (SIGKILL skips its
+    clean-up): hidden files named `.<target>.<random><suffix>`, for any target or for the
+    target names given. Returns how many were removed."""
+    if not folder.is_dir():
+        return 0
+    removed = 0
+    for path in folder.glob(".*.*"):
+        if path.is_file() and (names is None or any(path.name.startswith(f".{name}.") for name in names)):
+            path.unlink()
+            removed += 1
+    return removed
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)

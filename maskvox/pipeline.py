@@ -22,6 +22,7 @@ Sampling modes:
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import secrets
 import time
 from collections import OrderedDict
@@ -103,6 +104,9 @@ class CloneRequest:
     prompt_language: str | None = None  # default: `language`
     duration: float | None = None  # exact length in seconds
     speed: float = 1.0  # or a speaking-rate factor on the natural length
+    # (low, high): `duration` is clamped to low..high x the natural length (dubbing: fit the
+    # slot, but never absurdly fast or slow)
+    duration_clamp: tuple[float, float] | None = None
     seed: int | None = None  # None: a random seed (reported in the result)
 
 
@@ -244,22 +248,36 @@ class Synthesizer:
 
         return edit_speech(self, EditRequest(audio, text, new_text, language, span, seed))
 
-    def clone_batch(self, requests: Sequence[CloneRequest], batch_size: int = 8) -> list[CloneResult]:
+    def clone_batch(self, requests: Sequence[CloneRequest], batch_size: int = 8,
+                    return_errors: bool = False) -> list[CloneResult]:
         """Results in the order of `requests`; up to `batch_size` pieces per forward pass.
-        Any bad request raises its UserError before any generation."""
+        Any bad request raises its UserError before any generation; with `return_errors` its
+        UserError takes its place in the results instead and the others are generated."""
         if batch_size < 1:
             raise UserError(f"the batch size must be at least 1, got {batch_size}")
         self.last_timings = {}
         with torch.inference_mode():
-            items = [self.prepare(request) for request in requests]
-            for item in items:
-                for stage in ("prompt", "features"):
-                    self._stage(stage, item.timings[stage])
-                with self._timed("duration", item.timings):
-                    self._set_lengths(item)
-            jobs = [job for index, item in enumerate(items) for job in self._jobs(index, item)]
+            items: list[PreparedRequest | UserError] = []
+            for request in requests:
+                try:
+                    items.append(self._prepare_sized(request))
+                except UserError as err:
+                    if not return_errors:
+                        raise
+                    items.append(err)
+            jobs = [job for index, item in enumerate(items) if not isinstance(item, UserError)
+                    for job in self._jobs(index, item)]
             self._generate(jobs, items, batch_size)
-        return [self._result(index, item, jobs) for index, item in enumerate(items)]
+        return [item if isinstance(item, UserError) else self._result(index, item, jobs)
+                for index, item in enumerate(items)]
+
+    def _prepare_sized(self, request: CloneRequest) -> PreparedRequest:
+        item = self.prepare(request)
+        for stage in ("prompt", "features"):
+            self._stage(stage, item.timings[stage])
+        with self._timed("duration", item.timings):
+            self._set_lengths(item)
+        return item
 
     def prepare(self, request: CloneRequest) -> PreparedRequest:
         """Check a request and read its prompt (cached) and text; no generation. Raises UserError."""
@@ -335,7 +353,7 @@ class Synthesizer:
         natural = self.duration.natural_frames(queries, seed=item.seed)
         item.natural_frames = sum(natural) - _overlap_frames(len(natural))
         all_phones = sum(len(phones) for phones in item.piece_phones)
-        length_request = LengthRequest(seconds=request.duration, speed=request.speed)
+        length_request = LengthRequest(seconds=request.duration, speed=request.speed, clamp=request.duration_clamp)
         total, how = resolve_frames(item.natural_frames, all_phones, length_request)  # too short: a clear error
         item.source = "requested" if how == "requested" else self.duration.source
         item.frames = _share(total + _overlap_frames(len(natural)), natural)
@@ -349,7 +367,11 @@ class Synthesizer:
                    for phones in item.piece_phones]
         item.natural_frames = float(sum(natural))
         if request.duration is not None:
-            shares = _share(int(request.duration * FRAME_RATE_HZ), natural)
+            total = request.duration * FRAME_RATE_HZ
+            if request.duration_clamp is not None:
+                low, high = request.duration_clamp
+                total = min(max(total, item.natural_frames * low), item.natural_frames * high)
+            shares = _share(int(total), natural)
             item.frames, item.source = shares, "requested"
         else:
             item.frames = [max(1, round(frames / request.speed)) for frames in natural]
@@ -515,7 +537,12 @@ def _resolve_precision(precision: str, device: torch.device, sampling: str) -> t
 
 
 def _prompt_key(prompt, text: str, language: str) -> tuple | None:
-    """A cache key for a prompt file (its path, size and time of change); arrays are not cached."""
+    """A cache key for a prompt: a file's path, size and time of change, or a hash of the
+    samples of a (samples, rate) pair (a dubbing job reads each cue's prompt as samples)."""
+    if isinstance(prompt, tuple) and len(prompt) == 2 and isinstance(prompt[0], np.ndarray):
+        samples = np.ascontiguousarray(prompt[0])
+        digest = hashlib.sha1(samples.view(np.uint8)).hexdigest()
+        return ("samples", digest, samples.dtype.str, samples.shape, int(prompt[1]), text, language)
     if not isinstance(prompt, (str, Path)):
         return None
     try:
