@@ -160,7 +160,7 @@ def _add_dub_command(commands) -> None:
     dub.add_argument("--target-lang", help="language of the target text (likewise)")
     dub.add_argument("--out-dir", metavar="DIR", help="cue wavs, dubbed tracks, re-timed SRT, report.jsonl (resumable)")
     dub.add_argument("--config", metavar="FILE", help="a .yaml/.json of job settings (maskvox.dub.job.DubConfig); flags override")
-    dub.add_argument("--batch-size", type=int, help="cues generated together (default: 8)")
+    dub.add_argument("--batch-size", type=int, help="cues generated together (default: 8 on a GPU, 1 on a CPU)")
     dub.add_argument("--seed", type=int, help="the job's seed; each cue's comes from it and the cue's id (default: 0)")
     dub.add_argument("--force", action="store_true", default=None, help="redo cues already done")
     dub.add_argument("--background", metavar="FILE", help="a stem (music, effects) mixed under the dubbed track")
@@ -470,9 +470,12 @@ def _dub(args) -> None:
     if out_dir.exists() and not out_dir.is_dir():
         raise UserError(f"--out-dir {out_dir} is a file")
     cues, errors = _dub_cues(args)
-    engine = _dub_engine(config)
+    if config.engine == "ray":
+        from .dub.ray_engine import check_ray
+
+        check_ray()  # before any work
     with _warnings_on_stderr(args.quiet):
-        summary = run_dub_job(cues, errors, out_dir, config, engine, progress=not args.quiet,
+        summary = run_dub_job(cues, errors, out_dir, config, progress=not args.quiet,
                               report=lambda message: print(f"maskvox: dub: {message}", file=sys.stderr))
     rate = f", {summary.cues_per_minute:.1f} cues/min" if summary.cues_per_minute else ""
     _say(args, f"{summary.ok} of {summary.cues} cues done ({summary.generated_this_run} this run{rate}; "
@@ -513,23 +516,6 @@ def _dub_cues(args):
     speaker_map = read_speaker_map(args.speaker_map) if args.speaker_map else None
     return read_srt_pair(args.srt, args.target_srt, args.audio, args.source_lang, args.target_lang, args.speaker,
                          speaker_map)
-
-
-def _dub_engine(config):
-    from .dub.job import local_engine
-
-    if config.engine == "ray":
-        from .dub.ray_engine import ray_engine
-
-        return ray_engine(config)
-
-    def load_synthesizer():
-        from .pipeline import Synthesizer
-        from .tokenizer import pick_device
-
-        return Synthesizer.from_pretrained(config.model, preset=config.preset, device=pick_device(config.device))
-
-    return local_engine(load_synthesizer)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -279,6 +279,10 @@ class Synthesizer:
             self._set_lengths(item)
         return item
 
+    def clear_prompt_cache(self) -> None:
+        """Forget the prompts read so far (benchmarks: each run tokenizes its own)."""
+        self._prompts.clear()
+
     def prepare(self, request: CloneRequest) -> PreparedRequest:
         """Check a request and read its prompt (cached) and text; no generation. Raises UserError."""
         target_phones = _read_texts(request, self._reader)

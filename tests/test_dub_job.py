@@ -1,4 +1,5 @@
-"""maskvox dub: the job (slots, tracks, subtitles, report), resuming after SIGKILL, the CLI, Ray.
+"""maskvox dub: the job (slots, tracks, subtitles, report), resuming after SIGKILL, the CLI, and
+the Ray engine on a local Ray instance (the same files as the local engine).
 
 The models are random and tiny (tests/factories.py): the audio is noise, but every length,
 placement, file and resume rule is the real one.
@@ -6,6 +7,7 @@ placement, file and resume rule is the real one.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import random
@@ -295,3 +297,23 @@ def test_a_background_needs_a_single_source_recording(job, tmp_path, capsys):
     assert "one source recording" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
 
+
+def test_the_ray_engine_writes_what_the_local_engine_writes(job, tiny_full_model, tmp_path):
+    if importlib.util.find_spec("ray") is None:
+        pytest.fail("Ray is not installed: pip install 'maskvox[ray]' (or run install.sh)")
+    manifest = write_manifest(tmp_path, cue_lines(str(job / "episode.wav"), count=6, clip=str(job / "ann.wav")))
+    local, ray = tmp_path / "local", tmp_path / "ray"
+    assert main(dub_args(tiny_full_model, manifest, local)) == 0
+    # Two actors of half a CPU each: two whole-CPU actors would leave Ray Data no CPU on a 2-core machine.
+    assert main(dub_args(tiny_full_model, manifest, ray, "--engine", "ray", "--ray-actors", "2",
+                         "--ray-cpus-per-actor", "0.5")) == 0
+    names = sorted(path.name for path in (local / CUE_FOLDER).iterdir())
+    assert len(names) == 6 and names == sorted(path.name for path in (ray / CUE_FOLDER).iterdir())
+    for name in [f"{CUE_FOLDER}/{name}" for name in names] + ["episode.dub.wav", "episode.de-fr.srt"]:
+        assert (ray / name).read_bytes() == (local / name).read_bytes(), name
+
+    def records(folder):
+        return [{key: value for key, value in json.loads(line).items() if key != "generate_s"}
+                for line in (folder / REPORT_FILE).read_text().splitlines()]
+
+    assert records(ray) == records(local)

@@ -49,6 +49,7 @@ SUMMARY_FILE = "summary.json"
 CUE_FOLDER = "cues"
 LENGTH_CLAMP = (0.8, 1.25)  # the length asked of the models, x the line's natural length
 ENGINES = ("local", "ray")
+GPU_BATCH_SIZE = 8
 
 
 @dataclass
@@ -58,7 +59,9 @@ class DubConfig:
     model: str | None = None  # model folder or hub repo (default: the shipped demo)
     preset: str = "default"
     device: str = "auto"
-    batch_size: int = 8  # cues generated together
+    # Cues generated together; None: 8 on a GPU, 1 on a CPU, where the models are compute-bound
+    # and a batch only adds padding (recipes/dub/RESULTS.md).
+    batch_size: int | None = None
     seed: int = 0  # each cue's seed is derived from this and its id
     force: bool = False  # redo cues already done
     background: str | None = None  # a stem (music, effects) mixed under the dubbed track
@@ -70,12 +73,23 @@ class DubConfig:
     ray_gpus_per_actor: float = 0.0  # may be fractional
 
     def __post_init__(self):
-        if self.batch_size < 1:
+        if self.batch_size is not None and self.batch_size < 1:
             raise UserError(f"the batch size must be at least 1, got {self.batch_size}")
         if self.engine not in ENGINES:
             raise UserError(f"unknown engine '{self.engine}' (known: {', '.join(ENGINES)})")
         if self.ray_actors < 1 or self.ray_cpus_per_actor < 0 or self.ray_gpus_per_actor < 0:
             raise UserError("Ray needs at least one actor and non-negative CPUs and GPUs per actor")
+
+    def group_size(self) -> int:
+        if self.batch_size is not None:
+            return self.batch_size
+        if self.engine == "ray":
+            on_gpu = self.ray_gpus_per_actor > 0
+        else:
+            from ..tokenizer import pick_device
+
+            on_gpu = pick_device(self.device).startswith("cuda")
+        return GPU_BATCH_SIZE if on_gpu else 1
 
     def identity(self) -> dict:
         """The settings that decide a cue's audio (the engine and batch size do not)."""
@@ -225,7 +239,26 @@ class CueGenerator:
         return CueOutput(task.id, audio, None, result.natural_seconds, result.target_seconds, result.seconds)
 
 
-def local_engine(load_synthesizer: Callable[[], object]) -> Callable[[list[list[CueTask]]], Iterator[list[CueOutput]]]:
+Engine = Callable[[list[list[CueTask]]], Iterable[list[CueOutput]]]  # groups in, outputs per group out
+
+
+def make_engine(config: DubConfig) -> Engine:
+    """The engine `config.engine` names, loading `config.model` (once per process or actor)."""
+    if config.engine == "ray":
+        from .ray_engine import ray_engine
+
+        return ray_engine(config)
+
+    def load_synthesizer():
+        from ..pipeline import Synthesizer
+        from ..tokenizer import pick_device
+
+        return Synthesizer.from_pretrained(config.model, preset=config.preset, device=pick_device(config.device))
+
+    return local_engine(load_synthesizer)
+
+
+def local_engine(load_synthesizer: Callable[[], object]) -> Engine:
     """Groups generated one after the other in this process."""
 
     def run(groups: list[list[CueTask]]) -> Iterator[list[CueOutput]]:
@@ -258,11 +291,12 @@ def run_dub_job(
     cue_errors: list[CueError],
     out_dir: str | Path,
     config: DubConfig,
-    engine: Callable[[list[list[CueTask]]], Iterable[list[CueOutput]]],
+    engine: Engine | None = None,
     progress: bool = True,
     report: Callable[[str], None] = lambda message: print(message, file=sys.stderr),
 ) -> DubSummary:
-    """Dub every cue not already done, then rebuild the tracks, subtitles and summary."""
+    """Dub every cue not already done (with `engine`, default: `make_engine(config)`), then
+    rebuild the tracks, subtitles and summary."""
     from tqdm import tqdm
 
     started = time.perf_counter()
@@ -280,11 +314,12 @@ def run_dub_job(
     cue_of = {cue.id: cue for cue in cues}
     todo_groups = [
         [task for task in group if config.force or not _done(records.get(task.id), task, identity, out_dir)]
-        for group in fixed_groups(tasks, config.batch_size)
+        for group in fixed_groups(tasks, config.group_size())
     ]
     todo_groups = [group for group in todo_groups if group]
     generated = 0
     if todo_groups:
+        engine = engine or make_engine(config)
         task_of = {task.id: task for group in todo_groups for task in group}
         total = sum(len(group) for group in todo_groups)
         with tqdm(total=total, desc="dub", unit="cue", disable=not progress) as bar:

@@ -22,10 +22,14 @@ from .job import CueOutput, CueTask, DubConfig
 RAY_EXTRA_ADVICE = "pip install 'maskvox[ray]' (Ray Data)"
 
 
+def check_ray() -> None:
+    if importlib.util.find_spec("ray") is None:
+        raise UserError(f"--engine ray needs Ray: {RAY_EXTRA_ADVICE}")
+
+
 def ray_engine(config: DubConfig, threads_per_actor: int | None = None):
     """An engine (groups -> outputs per group, in any order) over Ray Data actors."""
-    if importlib.util.find_spec("ray") is None:  # checked before the job starts
-        raise UserError(f"--engine ray needs Ray: {RAY_EXTRA_ADVICE}")
+    check_ray()
 
     def run(groups: list[list[CueTask]]) -> Iterator[list[CueOutput]]:
         import ray

@@ -1,0 +1,141 @@
+"""Dubbing throughput: cues per minute with batching against one cue at a time, in one run.
+
+    OMP_NUM_THREADS=1 python -m recipes.dub.benchmark --manifest data/corpus_v2/heldout.jsonl \
+        --model maskvox/assets/demo --cues 32 --out exp/dub/bench
+
+An English "episode" is built from held-out recordings (`--cues` utterances, round-robin over
+the English voices, 0.4 s apart), each utterance one cue in its speaker's voice; the targets
+are German held-out sentences, paired with the cues by length (longest with longest) so the
+slots are plausible for them. The models load once; then the whole job runs once per batch
+size (`--batch-sizes`, default 1 and 8), each into its own folder, with the prompt cache
+emptied in between, after one warm-up cue. Wall time covers planning, generation, stretching
+and every write. Results: `<out>/results.json` and a table on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import random
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import torch
+
+from maskvox.audio import load_audio
+from maskvox.dub.cues import read_manifest
+from maskvox.dub.job import CueGenerator, DubConfig, local_engine, plan_tasks, run_dub_job
+from maskvox.fileio import resolve_relative, write_json
+from maskvox.pipeline import Synthesizer
+from maskvox.tokenizer import pick_device
+
+EPISODE_RATE = 24000
+GAP_SECONDS = 0.4
+
+
+def read_corpus(path: Path) -> list[dict]:
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    for row in rows:
+        row["audio"] = str(resolve_relative(row["audio"], path.parent))
+    return rows
+
+
+def pick_sources(rows: list[dict], cues: int, seed: int) -> list[dict]:
+    """`cues` English utterances of 1.5-5 s, taken in turn from each English voice."""
+    rng = random.Random(seed)
+    by_voice: dict[str, list[dict]] = {}
+    for row in rows:
+        if row["language"] == "en" and 1.5 <= row["duration"] <= 5.0:
+            by_voice.setdefault(row["speaker"], []).append(row)
+    for utterances in by_voice.values():
+        rng.shuffle(utterances)
+    voices = sorted(by_voice)
+    picked = [by_voice[voices[i % len(voices)]][i // len(voices)] for i in range(cues)]
+    return picked
+
+
+def build_job(rows: list[dict], cues: int, out: Path, seed: int) -> Path:
+    """The episode (wav) and its manifest; returns the manifest."""
+    sources = pick_sources(rows, cues, seed)
+    german = sorted((row for row in rows if row["language"] == "de"), key=lambda row: len(row["text"]))
+    step = max(1, len(german) // cues)
+    targets = sorted(german[::step][:cues], key=lambda row: len(row["text"]))
+    by_length = sorted(range(cues), key=lambda i: sources[i]["duration"])
+    target_of = {index: targets[rank]["text"] for rank, index in enumerate(by_length)}
+    pieces, lines, start = [], [], GAP_SECONDS
+    for index, row in enumerate(sources):
+        wav = load_audio(row["audio"], EPISODE_RATE)
+        pieces += [np.zeros(round(GAP_SECONDS * EPISODE_RATE), np.float32), wav]
+        end = start + wav.size / EPISODE_RATE
+        lines.append({"id": f"cue{index:03d}", "audio": "episode.wav", "start": round(start, 3), "end": round(end, 3),
+                      "source_text": row["text"], "source_language": "en", "target_text": target_of[index],
+                      "target_language": "de", "speaker": row["speaker"]})
+        start = end + GAP_SECONDS
+    out.mkdir(parents=True, exist_ok=True)
+    sf.write(str(out / "episode.wav"), np.concatenate(pieces + [np.zeros(EPISODE_RATE // 2, np.float32)]), EPISODE_RATE)
+    manifest = out / "cues.jsonl"
+    manifest.write_text("".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines), encoding="utf-8")
+    return manifest
+
+
+def run(args) -> dict:
+    torch.set_num_threads(args.threads)
+    out = Path(args.out)
+    cues, errors = read_manifest(build_job(read_corpus(Path(args.manifest)), args.cues, out, args.seed))
+    assert not errors, errors
+    synthesizer = Synthesizer.from_pretrained(args.model, preset=args.preset, device=pick_device(args.device))
+    CueGenerator(synthesizer).generate(plan_tasks(cues[:1], args.seed))  # warm-up
+    runs = []
+    for batch_size in args.batch_sizes:
+        synthesizer.clear_prompt_cache()  # each run tokenizes its prompts itself
+        config = DubConfig(model=args.model, preset=args.preset, device=args.device, batch_size=batch_size,
+                           seed=args.seed, force=True)
+        started = time.perf_counter()
+        summary = run_dub_job(cues, [], out / f"batch{batch_size}", config, local_engine(lambda: synthesizer),
+                              progress=False, report=lambda message: print(message, file=sys.stderr))
+        seconds = time.perf_counter() - started
+        records = [json.loads(line) for line in (out / f"batch{batch_size}" / "report.jsonl").read_text().splitlines()]
+        fit_error_ms = max(abs(r["final_s"] - r["slot_s"]) * 1000 for r in records if r["status"] == "ok")
+        runs.append({"batch_size": batch_size, "ok": summary.ok, "seconds": round(seconds, 2),
+                     "cues_per_minute": round(summary.ok / seconds * 60, 2), "clamped": summary.clamped,
+                     "max_slot_error_ms": round(fit_error_ms, 2)})
+    baseline = runs[0]["cues_per_minute"]
+    for entry in runs:
+        entry["speedup"] = round(entry["cues_per_minute"] / baseline, 2)
+    result = {"model": args.model, "preset": args.preset, "device": pick_device(args.device), "cues": len(cues),
+              "threads": args.threads,
+              "torch": torch.__version__, "machine": platform.processor() or platform.machine(), "runs": runs}
+    write_json(out / "results.json", result)
+    return result
+
+
+def print_table(result: dict) -> None:
+    print(f"{result['cues']} cues on {result['device']}, preset {result['preset']}, {result['threads']} thread(s), "
+          f"torch {result['torch']}")
+    print("| batch size | ok | seconds | cues/min | x batch 1 | clamped | max slot error (ms) |")
+    print("|---|---|---|---|---|---|---|")
+    for r in result["runs"]:
+        print(f"| {r['batch_size']} | {r['ok']} | {r['seconds']} | {r['cues_per_minute']} | {r['speedup']} | "
+              f"{r['clamped']} | {r['max_slot_error_ms']} |")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--manifest", required=True, help="an offline-corpus manifest (recipes/offline_corpus)")
+    parser.add_argument("--model", default="maskvox/assets/demo")
+    parser.add_argument("--cues", type=int, default=32)
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 8])
+    parser.add_argument("--preset", default="default")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or auto")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", default="exp/dub/bench")
+    print_table(run(parser.parse_args(argv)))
+
+
+if __name__ == "__main__":
+    main()
