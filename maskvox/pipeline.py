@@ -104,10 +104,10 @@ class CloneRequest:
     prompt_language: str | None = None  # default: `language`
     duration: float | None = None  # exact length in seconds
     speed: float = 1.0  # or a speaking-rate factor on the natural length
+    seed: int | None = None  # None: a random seed (reported in the result)
     # (low, high): `duration` is clamped to low..high x the natural length (dubbing: fit the
     # slot, but never absurdly fast or slow)
     duration_clamp: tuple[float, float] | None = None
-    seed: int | None = None  # None: a random seed (reported in the result)
 
 
 @dataclass

@@ -357,3 +357,25 @@ def test_batch_results_feed_the_evaluator(tiny_full_model, tmp_path):
     # Tiny random models make noise: the ASR hears none of the text; the lengths are as aimed.
     assert summary["wer_mean_per_utterance"] == 1.0 and summary["duration_error_mean"] == pytest.approx(0.0, abs=1e-6)
     assert scored[1]["seconds"] == pytest.approx(1.0)
+
+
+def test_return_errors_keeps_a_bad_request_in_its_place_and_clamps_a_requested_length(synthesizer):
+    prompt = (speechlike(2.0, 16000, seed=4), 16000)
+    good = CloneRequest(prompt, "hello there", "good morning", duration=30.0, duration_clamp=(0.8, 1.25), seed=1)
+    bad = CloneRequest(prompt, "hello there", "...", seed=2)
+    with pytest.raises(UserError):
+        synthesizer.clone_batch([good, bad])
+    results = synthesizer.clone_batch([bad, good], return_errors=True)
+    assert isinstance(results[0], UserError) and not isinstance(results[1], UserError)
+    # 30 s asked, clamped to 1.25x the natural length (to the 20 ms frame).
+    assert results[1].target_seconds == pytest.approx(1.25 * results[1].natural_seconds, abs=0.011)
+
+
+def test_prompts_given_as_samples_are_cached_by_their_content():
+    samples = speechlike(1.5, 16000, seed=5)
+    key = pipeline_module._prompt_key((samples, 16000), "text", "en")
+    assert key == pipeline_module._prompt_key((samples.copy(), 16000), "text", "en")
+    changed = samples.copy()
+    changed[100] += 0.01
+    assert key != pipeline_module._prompt_key((changed, 16000), "text", "en")
+    assert key != pipeline_module._prompt_key((samples, 24000), "text", "en")
