@@ -31,7 +31,7 @@ CUE_COUNT = 32
 SLOT_PATTERN = (1.0, 1.3, 1.6, 0.7)  # seconds; the 0.7 s cues of a speaker without a clip borrow a prompt
 GAP = 0.15
 KILLS_AFTER_PROGRESS = 5
-BATCH = "2"  # small groups: the killed runs each finish a few, so five kills land before the end
+BATCH = "2"  # 16 groups: a kill costs at most three (kill_after_progress), so five land before the end
 
 
 def cue_lines(audio: str, count: int = CUE_COUNT, clip: str = "ann.wav") -> list[dict]:
@@ -131,15 +131,28 @@ def start_job(args: list[str], log: Path) -> subprocess.Popen:
                                 stderr=stderr, env=env)
 
 
-def kill_after_progress(process: subprocess.Popen, out_dir: Path, rng: random.Random) -> bool:
-    """SIGKILL at a random moment after the job has finished one more group; False if it ended."""
+def wait_for_progress(process: subprocess.Popen, out_dir: Path) -> bool:
+    """Wait until the job has finished one more group; False if it ended first."""
     before, deadline = ok_count(out_dir), time.monotonic() + 300
     while ok_count(out_dir) == before:
         if process.poll() is not None:
             return False
         assert time.monotonic() < deadline, "the job made no progress in 300 s"
         time.sleep(0.02)
-    time.sleep(rng.uniform(0.0, 1.0))  # somewhere in the next group: generating or writing
+    return True
+
+
+def kill_after_progress(process: subprocess.Popen, out_dir: Path, rng: random.Random) -> bool:
+    """SIGKILL at a random moment within the group after the next two; False if the job ended.
+
+    The delay is drawn within the time the last group took, so on any machine a kill costs
+    at most three groups and five kills land before the job's sixteen groups are done."""
+    if not wait_for_progress(process, out_dir):
+        return False
+    first = time.monotonic()
+    if not wait_for_progress(process, out_dir):
+        return False
+    time.sleep(rng.uniform(0.0, time.monotonic() - first))  # generating or writing the next group
     if process.poll() is not None:
         return False
     process.kill()
