@@ -174,19 +174,33 @@ class ModelConfig:
 # Generic typed loading.
 
 
-def from_dict(cls: type, data: Any, where: str = ""):
-    """Build dataclass `cls` from a mapping, checking every key and type."""
+def from_dict(cls: type, data: Any, where: str = "", base=None):
+    """Build dataclass `cls` from a mapping, checking every key and type. Keys left out keep
+    `base`'s values (default: the class defaults); a nested section's base is its field's
+    default, so a recipe's `field(default_factory=lambda: OptimConfig(lr=...))` holds for
+    the keys a file leaves out."""
     if not isinstance(data, dict):
         raise ConfigError(f"config {where or 'root'}: expected a mapping, got {type(data).__name__}")
     hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
+    fields = {f.name: f for f in dataclasses.fields(cls)}
     for key in data:
-        if key not in names:
+        if key not in fields:
             raise ConfigError(
-                f"unknown config key '{where}{key}' (known: {', '.join(sorted(names))})"
+                f"unknown config key '{where}{key}' (known: {', '.join(sorted(fields))})"
             )
-    kwargs = {key: _coerce(hints[key], value, f"{where}{key}") for key, value in data.items()}
-    return cls(**kwargs)
+    kwargs = {}
+    for key, value in data.items():
+        if dataclasses.is_dataclass(hints[key]) and isinstance(value, dict):
+            kwargs[key] = from_dict(hints[key], value, f"{where}{key}.", _field_default(fields[key]))
+        else:
+            kwargs[key] = _coerce(hints[key], value, f"{where}{key}")
+    return cls(**kwargs) if base is None else dataclasses.replace(base, **kwargs)
+
+
+def _field_default(field: dataclasses.Field):
+    if field.default_factory is not dataclasses.MISSING:
+        return field.default_factory()
+    return None if field.default is dataclasses.MISSING else field.default
 
 
 def _coerce(hint: Any, value: Any, where: str):

@@ -6,6 +6,7 @@ from maskvox.config import (
     AcousticCodecConfig,
     ModelConfig,
     apply_overrides,
+    from_dict,
     load_config,
     preset,
     save_config,
@@ -86,3 +87,11 @@ def test_bad_overrides_and_official_values():
 def test_missing_config_file_is_a_clear_error(tmp_path):
     with pytest.raises(ConfigError, match="cannot read config file"):
         load_config(tmp_path / "absent.yaml", ModelConfig)
+
+
+def test_a_section_left_partly_out_keeps_its_fields_default_not_the_class_defaults():
+    from recipes.aligner.train import AlignerTrainConfig
+
+    cfg = from_dict(AlignerTrainConfig, {"optim": {"lr": 0.002}})
+    # The recipe's own defaults (AdamW's betas, clip 5), not the token models' (0.98, clip 1).
+    assert (cfg.optim.lr, cfg.optim.betas, cfg.optim.grad_clip, cfg.optim.warmup_steps) == (0.002, (0.9, 0.999), 5.0, 200)

@@ -41,7 +41,7 @@ from maskvox.text import TextFrontEnd, UnknownPhoneWarning
 
 from ..common.cli import forever, run_recipe
 from ..common.manifest import Utterance, read_manifest
-from ..common.token_training import warmup_inverse_sqrt
+from ..common.token_training import TokenOptimConfig, warmup_adamw
 from ..common.trainer import RunConfig, TrainingRun, optimize
 from ..semantic_codec.train import feature_path
 from ..token_shards.extract import report_unknown_phones
@@ -59,19 +59,13 @@ class AlignerDataConfig:
 
 
 @dataclass
-class AlignerOptimConfig:
-    lr: float = 1e-3
-    warmup_steps: int = 200
-    weight_decay: float = 0.01
-    grad_clip: float = 5.0
-
-
-@dataclass
 class AlignerTrainConfig:
     # feature_dim is taken from the extracted features, whatever is written here.
     model: AlignerConfig = field(default_factory=AlignerConfig)
     data: AlignerDataConfig = field(default_factory=AlignerDataConfig)
-    optim: AlignerOptimConfig = field(default_factory=AlignerOptimConfig)
+    # AdamW's own betas (not the token models').
+    optim: TokenOptimConfig = field(default_factory=lambda: TokenOptimConfig(
+        lr=1e-3, betas=(0.9, 0.999), weight_decay=0.01, warmup_steps=200, grad_clip=5.0))
     run: RunConfig = field(default_factory=RunConfig)
     # The model folder whose semantic features the head reads, and where it is written;
     # empty: <exp_dir>/export (the official features: w2v-BERT 2.0 layer 17).
@@ -214,8 +208,7 @@ def train(cfg: AlignerTrainConfig) -> TrainingRun:
     if run.is_main:  # again, now with the features' width
         save_config(cfg, run.exp_dir / "config.yaml")
     model = PhoneCTCHead(cfg.model)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_inverse_sqrt(cfg.optim.warmup_steps))
+    optimizer, scheduler = warmup_adamw(model.parameters(), cfg.optim)
     model, optimizer, scheduler = run.prepare(model, optimizer, scheduler)
     run.track_ema(model)
     run.resume()

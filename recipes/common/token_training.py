@@ -32,6 +32,9 @@ class TokenDataConfig:
 
 @dataclass
 class TokenOptimConfig:
+    """AdamW with a linear warm-up, then lr * sqrt(warmup / step), and gradient clipping: the
+    masked token models' (these defaults) and the CTC recipes' (their own defaults)."""
+
     lr: float = 1e-4
     betas: tuple[float, ...] = (0.9, 0.98)
     weight_decay: float = 0.01
@@ -51,6 +54,12 @@ def warmup_inverse_sqrt(warmup_steps: int) -> Callable[[int], float]:
         return min(step / max(warmup_steps, 1), (max(warmup_steps, 1) / step) ** 0.5)
 
     return factor
+
+
+def warmup_adamw(parameters, optim: TokenOptimConfig):
+    """The optimizer and scheduler `optim` describes."""
+    optimizer = torch.optim.AdamW(parameters, lr=optim.lr, betas=tuple(optim.betas), weight_decay=optim.weight_decay)
+    return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_inverse_sqrt(optim.warmup_steps))
 
 
 def load_initial_weights(model: nn.Module, location: str, module_name: str, adapt=None) -> None:
@@ -77,10 +86,7 @@ def train_token_model(
         dataset, batch_size=data.batch_size, shuffle=True, collate_fn=collate,
         drop_last=len(dataset) >= data.batch_size, num_workers=data.num_workers,
     )
-    optimizer = torch.optim.AdamW(
-        model.parameters(), lr=optim.lr, betas=tuple(optim.betas), weight_decay=optim.weight_decay
-    )
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_inverse_sqrt(optim.warmup_steps))
+    optimizer, scheduler = warmup_adamw(model.parameters(), optim)
     model, optimizer, loader, scheduler = run.prepare(model, optimizer, loader, scheduler)
     run.track_ema(model)
     run.resume()

@@ -39,7 +39,7 @@ from maskvox.text.vocab import PAD_ID
 
 from ..common.cli import forever, run_recipe
 from ..common.manifest import Utterance, cache_stem, read_manifest
-from ..common.token_training import warmup_inverse_sqrt
+from ..common.token_training import TokenOptimConfig, warmup_adamw
 from ..common.trainer import RunConfig, TrainingRun, optimize
 
 FOLDER = "semantic_features"  # inside the model folder, named by config.json's semantic_features.model
@@ -71,20 +71,14 @@ class EncoderDataConfig:
 
 
 @dataclass
-class EncoderOptimConfig:
-    lr: float = 1e-3
-    warmup_steps: int = 300
-    weight_decay: float = 0.01
-    grad_clip: float = 5.0
-
-
-@dataclass
 class SemanticEncoderTrainConfig:
     model: EncoderModelConfig = field(default_factory=EncoderModelConfig)
     layer: int = 4  # the block whose output is the semantic feature
     stats_utterances: int = 400
     data: EncoderDataConfig = field(default_factory=EncoderDataConfig)
-    optim: EncoderOptimConfig = field(default_factory=EncoderOptimConfig)
+    # AdamW's own betas (not the token models').
+    optim: TokenOptimConfig = field(default_factory=lambda: TokenOptimConfig(
+        lr=1e-3, betas=(0.9, 0.999), weight_decay=0.01, warmup_steps=300, grad_clip=5.0))
     run: RunConfig = field(default_factory=RunConfig)
     export_dir: str = ""  # model folder (official layout); empty: <exp_dir>/export
 
@@ -223,8 +217,7 @@ def train(cfg: SemanticEncoderTrainConfig) -> TrainingRun:
     inputs = cache_inputs(items, Path(cfg.data.cache or f"{cfg.run.exp_dir}/inputs"), cfg.run.quiet)
     data = BucketedBatches(inputs, cfg.data.batch_size, cfg.data.max_frames, cfg.run.seed)
     model = Wav2Vec2BertForCTC(wav2vec2_bert_config(cfg))
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_inverse_sqrt(cfg.optim.warmup_steps))
+    optimizer, scheduler = warmup_adamw(model.parameters(), cfg.optim)
     model, optimizer, scheduler = run.prepare(model, optimizer, scheduler)
     run.track_ema(model)
     run.resume()
