@@ -108,7 +108,11 @@ def _optional(record: dict, name: str, kinds):
 
 def read_results(folder: Path) -> dict[str, dict]:
     """The records of an earlier run, by id (none if there was no run)."""
-    path = folder / RESULTS_FILE
+    return read_records(folder / RESULTS_FILE)
+
+
+def read_records(path: Path) -> dict[str, dict]:
+    """A JSON-lines file of records with an `id` each, by id (none if there is no file)."""
     if not path.is_file():
         return {}
     records = {}
@@ -119,6 +123,11 @@ def read_results(folder: Path) -> dict[str, dict]:
         except (json.JSONDecodeError, KeyError, TypeError):
             continue  # the file is written atomically; a stray line is just ignored
     return records
+
+
+def write_records(path: Path, records: list[dict]) -> None:
+    """Records as JSON lines, written atomically."""
+    write_text(path, "".join(json.dumps(record, ensure_ascii=False) + "\n" for record in records))
 
 
 def run_clone_batch(
@@ -195,4 +204,4 @@ def write_results(out_dir: Path, items: list[BatchItem], records: dict[str, dict
     """All records, the items file's first, in its order; then records of ids no longer listed."""
     listed = [item.id for item in items]
     order = [i for i in listed if i in records] + [i for i in records if i not in set(listed)]
-    write_text(out_dir / RESULTS_FILE, "".join(json.dumps(records[i], ensure_ascii=False) + "\n" for i in order))
+    write_records(out_dir / RESULTS_FILE, [records[i] for i in order])

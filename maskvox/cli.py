@@ -392,9 +392,7 @@ def _clone_batch(args) -> None:
     for flag in ("prompt", "prompt_text", "text", "text_file", "out", "duration"):
         if getattr(args, flag) is not None:
             raise UserError(f"--{flag.replace('_', '-')} does not go with --batch (give it per item in the items file)")
-    out_dir = Path(args.out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise UserError(f"--out-dir {out_dir} is a file")
+    out_dir = _out_dir(args.out_dir)
     load_preset(args.preset)
     items = read_items(args.batch, args.lang, args.seed)
     sampling = "reference" if args.reference_sampling else "fast"
@@ -406,6 +404,13 @@ def _clone_batch(args) -> None:
     _say(args, f"{len(items) - failed} of {len(items)} items done in {out_dir} (see {out_dir / RESULTS_FILE})")
     if failed:
         raise UserError(f"{failed} of {len(items)} items failed (their records in {out_dir / RESULTS_FILE} say why)")
+
+
+def _out_dir(path: str) -> Path:
+    out_dir = Path(path)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UserError(f"--out-dir {out_dir} is a file")
+    return out_dir
 
 
 def _edit(args) -> None:
@@ -437,6 +442,7 @@ def _edit(args) -> None:
 
 
 def _edit_batch(args) -> None:
+    from .batch import RESULTS_FILE
     from .edit_batch import read_edit_tsv, run_edit_batch
     from .pipeline import load_preset
 
@@ -445,9 +451,7 @@ def _edit_batch(args) -> None:
     for flag in ("audio", "text", "new_text", "out", "span"):
         if getattr(args, flag) is not None:
             raise UserError(f"--{flag.replace('_', '-')} does not go with --tsv (give it per row in the TSV)")
-    out_dir = Path(args.out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise UserError(f"--out-dir {out_dir} is a file")
+    out_dir = _out_dir(args.out_dir)
     load_preset(args.preset)
     items = read_edit_tsv(args.tsv, args.audio_dir, args.lang, args.seed)
     with _warnings_on_stderr(args.quiet):
@@ -455,9 +459,9 @@ def _edit_batch(args) -> None:
                                  progress=not args.quiet,
                                  report=lambda message: print(f"maskvox: {args.tsv}: {message}", file=sys.stderr))
     failed = sum(1 for item in items if records[item.id]["status"] != "ok")
-    _say(args, f"{len(items) - failed} of {len(items)} edits done in {out_dir} (see {out_dir / 'results.jsonl'})")
+    _say(args, f"{len(items) - failed} of {len(items)} edits done in {out_dir} (see {out_dir / RESULTS_FILE})")
     if failed:
-        raise UserError(f"{failed} of {len(items)} edits failed (their records in {out_dir / 'results.jsonl'} say why)")
+        raise UserError(f"{failed} of {len(items)} edits failed (their records in {out_dir / RESULTS_FILE} say why)")
 
 
 def _dub(args) -> None:
@@ -466,9 +470,7 @@ def _dub(args) -> None:
     config = _dub_config(args)
     if not args.out_dir:
         raise UserError("--out-dir DIR is required")
-    out_dir = Path(args.out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise UserError(f"--out-dir {out_dir} is a file")
+    out_dir = _out_dir(args.out_dir)
     cues, errors = _dub_cues(args)
     if config.engine == "ray":
         from .dub.ray_engine import check_ray

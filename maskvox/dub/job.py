@@ -38,7 +38,8 @@ import soundfile as sf
 
 from ..audio import ACOUSTIC_RATE, read_audio, resample, to_mono, write_audio
 from ..errors import AudioError, UserError
-from ..fileio import remove_stale_temporaries, write_json, write_text
+from ..batch import read_records, write_records
+from ..fileio import remove_stale_temporaries, write_json
 from ..pipeline import CloneRequest
 from ..prompt import FRAME_SECONDS, MIN_PROMPT_SECONDS, frame_levels_db, speech_frames
 from .cues import Cue, CueError, write_retimed_srt
@@ -306,7 +307,7 @@ def run_dub_job(
     _remove_stale_temporaries(out_dir, cues)
     tasks = plan_tasks(cues, config.seed)
     identity = config.identity()
-    records = read_report(out_dir)
+    records = read_records(out_dir / REPORT_FILE)
     for error in cue_errors:
         report(f"line {error.line}: {error.message}")
         records[_error_id(error)] = {"id": _error_id(error), "line": error.line, "status": "skipped",
@@ -374,23 +375,8 @@ def _rounded(value: float | None) -> float | None:
     return None if value is None else round(value, 4)
 
 
-def read_report(out_dir: Path) -> dict[str, dict]:
-    path = out_dir / REPORT_FILE
-    if not path.is_file():
-        return {}
-    records = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            record = json.loads(line)
-            records[record["id"]] = record
-        except (json.JSONDecodeError, KeyError, TypeError):
-            continue  # written atomically, so only a hand edit leaves a bad line: ignore it
-    return records
-
-
 def _write_report(out_dir: Path, records: dict[str, dict]) -> None:
-    ordered = sorted(records.values(), key=lambda record: (record.get("line", 0), record["id"]))
-    write_text(out_dir / REPORT_FILE, "".join(json.dumps(record, ensure_ascii=False) + "\n" for record in ordered))
+    write_records(out_dir / REPORT_FILE, sorted(records.values(), key=lambda record: (record.get("line", 0), record["id"])))
 
 
 # --- the tracks and subtitles ------------------------------------------------------------------------
