@@ -40,10 +40,9 @@ from maskvox.audio import load_audio
 from maskvox.checkpoint import load_model_config
 from maskvox.codecs.pretrained import load_semantic_features
 from maskvox.errors import UserError
-from maskvox.fileio import check_output_path, write_json
 from maskvox.tokenizer import pick_device
 
-from ..common.cli import exit_status, positive
+from ..common.cli import positive, report_status
 from ..common.manifest import Utterance, read_manifest
 from ..offline_corpus.build import FLITE_VOICES, HELD_OUT, Voice
 
@@ -327,16 +326,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", help="write the report as JSON here")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
-
-    def run() -> None:
-        if args.out:
-            check_output_path(args.out, (".json",))
-        report = evaluate(args.manifest, args.model, args.speakers, args.limit, args.device, args.quiet)
-        print(table(report))
-        if args.out:
-            write_json(args.out, report)
-
-    return exit_status(run)
+    return report_status(
+        args.out, lambda: evaluate(args.manifest, args.model, args.speakers, args.limit, args.device, args.quiet), table
+    )
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ from typing import Callable, Iterable, Iterator
 
 from maskvox.config import apply_overrides, load_config
 from maskvox.errors import UserError
+from maskvox.fileio import check_output_path, write_json
 
 
 def parse_config(config_class: type, description: str, argv: list[str] | None = None):
@@ -45,6 +46,21 @@ def exit_status(action: Callable[[], object]) -> int:
         print(f"error: {err}", file=sys.stderr)
         return err.exit_code
     return 0
+
+
+def report_status(out: str | None, make_report: Callable[[], dict], table: Callable[[dict], str]) -> int:
+    """An evaluation's run: check `out` (.json) first, print the report's table, write the
+    report to `out`; the exit status as `exit_status` gives it."""
+
+    def run() -> None:
+        if out:
+            check_output_path(out, (".json",))
+        report = make_report()
+        print(table(report))
+        if out:
+            write_json(out, report)
+
+    return exit_status(run)
 
 
 def run_recipe(config_class: type, train: Callable, doc: str, argv: list[str] | None = None) -> int:

@@ -19,10 +19,9 @@ from tqdm import tqdm
 
 from maskvox.duration.control import FRAME_RATE_HZ
 from maskvox.duration.predictor import DurationPredictor, LengthQuery, query_rule_frames
-from maskvox.fileio import check_output_path, write_json
 from maskvox.tokenizer import pick_device
 
-from ..common.cli import exit_status, positive
+from ..common.cli import positive, report_status
 from .pairs import fixed_pairs, usable_utterances
 
 SHORT_SECONDS = 2.0
@@ -96,16 +95,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
 
-    def run() -> None:
-        if args.out:
-            check_output_path(args.out, (".json",))
-        report = evaluate(args.shards, args.model, args.seed, args.prompts, args.steps, args.device, args.quiet,
-                          args.temperature, args.cfg)
-        print(table(report))
-        if args.out:
-            write_json(args.out, report)
+    def report() -> dict:
+        return evaluate(args.shards, args.model, args.seed, args.prompts, args.steps, args.device, args.quiet,
+                        args.temperature, args.cfg)
 
-    return exit_status(run)
+    return report_status(args.out, report, table)
 
 
 if __name__ == "__main__":
