@@ -8,8 +8,10 @@ temporary file onto the target).
 
 from __future__ import annotations
 
+import contextlib
 import math
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import soundfile as sf
@@ -26,21 +28,41 @@ CLIP_LEVEL = 0.999  # samples at or above this magnitude count as clipped
 CLIPPED_FRACTION = 0.01  # more than 1% clipped samples: the recording is clipped
 
 
-def read_audio(path: str | Path) -> tuple[np.ndarray, int]:
-    """Read a file as float32 (frames, channels) and its sample rate."""
+def read_audio(path: str | Path, start: float | None = None, end: float | None = None) -> tuple[np.ndarray, int]:
+    """Read a file, or seconds `start`..`end` of it (cut at its end) without reading the rest,
+    as float32 (frames, channels) and its sample rate."""
+    with _readable(path) as name:
+        if start is None and end is None:
+            return sf.read(name, dtype="float32", always_2d=True)
+        rate = sf.info(name).samplerate
+        first, last = round((start or 0.0) * rate), None if end is None else round(end * rate)
+        return sf.read(name, start=first, stop=last, dtype="float32", always_2d=True)
+
+
+def audio_seconds(path: str | Path) -> float:
+    """A file's length from its header (no samples are read)."""
+    with _readable(path) as name:
+        info = sf.info(name)
+    if info.frames <= 0 or info.samplerate <= 0:
+        raise AudioError(f"{path} contains no audio samples")
+    return info.frames / info.samplerate
+
+
+@contextlib.contextmanager
+def _readable(path: str | Path) -> Iterator[str]:
+    """The path as soundfile takes it; a missing, folder or unreadable file is an AudioError."""
     path = Path(path)
     if not path.exists():
         raise AudioError(f"audio file {path} does not exist")
     if path.is_dir():
         raise AudioError(f"{path} is a folder, not an audio file")
     try:
-        data, rate = sf.read(str(path), dtype="float32", always_2d=True)
+        yield str(path)
     except (sf.LibsndfileError, RuntimeError, TypeError) as err:
         reason = str(err).split(":")[-1].strip() or "format not recognised"
         raise AudioError(f"{path} is not a readable audio file ({reason})") from None
     except OSError as err:
         raise AudioError(f"cannot read {path}: {err.strerror or err}") from None
-    return data, rate
 
 
 def to_mono(data: np.ndarray) -> np.ndarray:

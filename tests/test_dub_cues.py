@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from maskvox.dub import cues as cues_module
 from maskvox.dub.cues import (
     CueError,
     SrtCue,
@@ -140,7 +139,7 @@ def test_each_audio_file_is_looked_at_once(folder, monkeypatch):
         calls.append(path)
         return real_info(path)
 
-    monkeypatch.setattr(cues_module.sf, "info", counting_info)
+    monkeypatch.setattr(sf, "info", counting_info)
     manifest = write_manifest(folder / "dub.jsonl", [cue_record(f"c{i}", audio=audio) for i, audio in
                                                      enumerate(["episode.wav", "episode.wav", "notes.wav",
                                                                 "notes.wav"])])

@@ -35,8 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
-import soundfile as sf
-
+from ..audio import audio_seconds
 from ..batch import SAFE_ID, json_object_line  # SAFE_ID: ids name output files, as clone items do
 from ..errors import AudioError, UserError
 from ..fileio import resolve_relative, write_text
@@ -227,30 +226,13 @@ class _AudioLengths:
     def seconds(self, path: Path) -> float:
         if path not in self._known:
             try:
-                self._known[path] = _audio_seconds(path)
+                self._known[path] = audio_seconds(path)
             except AudioError as err:
                 self._known[path] = str(err)
         known = self._known[path]
         if isinstance(known, str):
             raise AudioError(known)
         return known
-
-
-def _audio_seconds(path: Path) -> float:
-    if not path.exists():
-        raise AudioError(f"audio file {path} does not exist")
-    if path.is_dir():
-        raise AudioError(f"{path} is a folder, not an audio file")
-    try:
-        info = sf.info(str(path))
-    except (sf.LibsndfileError, RuntimeError, TypeError) as err:
-        reason = str(err).split(":")[-1].strip() or "format not recognised"
-        raise AudioError(f"{path} is not a readable audio file ({reason})") from None
-    except OSError as err:
-        raise AudioError(f"cannot read {path}: {err.strerror or err}") from None
-    if info.frames <= 0 or info.samplerate <= 0:
-        raise AudioError(f"{path} contains no audio samples")
-    return info.frames / info.samplerate
 
 
 def _read_text(path: Path, what: str) -> str:

@@ -37,7 +37,7 @@ import numpy as np
 import soundfile as sf
 
 from ..audio import ACOUSTIC_RATE, read_audio, resample, to_mono, write_audio
-from ..errors import AudioError, UserError
+from ..errors import UserError
 from ..batch import read_records, write_records
 from ..fileio import remove_stale_temporaries, write_json
 from ..pipeline import CloneRequest
@@ -144,13 +144,7 @@ class CueTask:
 
 def read_slice(path: str | Path, start: float, end: float) -> tuple[np.ndarray, int]:
     """Seconds start..end of a recording, mono, without reading the rest (cut at the file's end)."""
-    try:
-        info = sf.info(str(path))
-        first = round(start * info.samplerate)
-        last = min(round(end * info.samplerate), info.frames)
-        data, rate = sf.read(str(path), start=first, stop=last, dtype="float32", always_2d=True)
-    except (sf.LibsndfileError, RuntimeError, OSError) as err:
-        raise AudioError(f"cannot read {path}: {err}") from None
+    data, rate = read_audio(path, start, end)
     return to_mono(data), rate
 
 
