@@ -7,7 +7,6 @@ waveform (16 kHz) -> SeamlessM4T fbank features -> w2v-BERT 2.0, first `layer` b
 from __future__ import annotations
 
 from importlib import resources
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -103,7 +102,7 @@ class SemanticFeatureExtractor(nn.Module):
         self.fbank = fbank
         self.cfg = cfg
         # Blocks of the checkpoint before truncation (24 for w2v-BERT 2.0): the reference
-        # pipeline's random draws depend on it (see `reference_draws`).
+        # pipeline's random draws depend on it (`Synthesizer._skip_reference_draws`).
         self.source_layers = source_layers or model.config.num_hidden_layers
         self.default_attention = model.config._attn_implementation  # sdpa where transformers has it
         self.register_buffer("mean", mean, persistent=False)
@@ -119,13 +118,6 @@ class SemanticFeatureExtractor(nn.Module):
         config.add_adapter = False
         config.use_intermediate_ffn_before_adapter = False
         return config
-
-    def reference_draws(self) -> None:
-        """Consume the global generator as the reference's w2v-BERT forward does: transformers
-        4.41's encoder draws one `torch.rand([])` per block (its layer-drop check) even in
-        eval mode, over all the checkpoint's blocks, between the seed and T2S's first draw."""
-        for _ in range(self.source_layers):
-            torch.rand([])
 
     def use_reference_attention(self, on: bool) -> None:
         """Eager attention (the reference's exact sums: SDPA differs by ~1e-6), or back to the default."""

@@ -35,6 +35,16 @@ def _model_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="print nothing but errors")
 
 
+def _memory_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of the generating commands that share `_synthesizer`."""
+    parser.add_argument("--low-memory", action="store_true",
+                        help="load each big model only for the stage that uses it, then release it, instead of "
+                             "holding them all (8.2 GB at the official sizes); slower, same audio")
+    parser.add_argument("--quantize", default="none", choices=["none", "int8"],
+                        help="int8: T2S and S2A with dynamic int8 linear layers (CPU only; faster, audio close "
+                             "to fp32's but not identical)")
+
+
 def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="maskvox", description="Masked generative zero-shot text-to-speech.")
     parser.add_argument("--version", action="version", version=f"maskvox {__version__}")
@@ -116,6 +126,7 @@ def _build_parser() -> argparse.ArgumentParser:
                        help="auto: bf16 on a GPU that has it, else fp32")
     clone.add_argument("--reference-sampling", action="store_true",
                        help="the reference pipeline's exact computation and random draws (fp32, one piece at a time)")
+    _memory_arguments(clone)
     clone.add_argument("--json", action="store_true", help="print the result's details as JSON")
     _model_argument(clone)
     clone.set_defaults(handler=_clone)
@@ -137,6 +148,7 @@ def _build_parser() -> argparse.ArgumentParser:
     edit.add_argument("--preset", default="default", metavar="NAME|FILE", help="fast, default or high, or a preset file")
     edit.add_argument("--json", action="store_true",
                       help='print {"spans": [{"input": [start, end], "output": [start, end], "type": ..}, ...]}')
+    _memory_arguments(edit)
     _model_argument(edit)
     edit.set_defaults(handler=_edit, precision="auto")
 
@@ -373,7 +385,8 @@ def _synthesizer(args, sampling: str):
     from .tokenizer import pick_device
 
     return Synthesizer.from_pretrained(args.model, preset=args.preset, device=pick_device(args.device),
-                                       sampling=sampling, precision=args.precision, progress=not args.quiet)
+                                       sampling=sampling, precision=args.precision, progress=not args.quiet,
+                                       low_memory=args.low_memory, quantize=args.quantize)
 
 
 def _read_text_file(path: str) -> str:

@@ -357,7 +357,7 @@ def _regenerate(synth, window: Window, semantic: torch.Tensor, acoustic: torch.T
     preset, device = synth.preset, synth.device
     phones = torch.tensor(synth._reader.phones(window.text, language, "new text"), dtype=torch.long)
     clock = time.perf_counter()
-    with synth._autocast():
+    with synth._autocast(), synth._models.stage("t2s"):  # low memory: each model held for its stage only
         new_semantic = synth.t2s.generate(
             [phones], [torch.zeros(0, dtype=torch.long)], [len(ids)], preset.t2s_steps,
             preset.sampler("t2s", "fast"), generators, known[None], ids[None],
@@ -366,7 +366,7 @@ def _regenerate(synth, window: Window, semantic: torch.Tensor, acoustic: torch.T
     clock = time.perf_counter()
     settings = preset.sampler("s2a", "fast")
     no_prompt = [torch.zeros(0, codes.shape[1], dtype=torch.long, device=device)]
-    with synth._autocast():
+    with synth._autocast(), synth._models.stage("s2a_1layer", "s2a_full"):
         first = None
         if synth.s2a_1layer is not None:
             first = synth.s2a_1layer.generate(new_semantic, no_prompt, preset.s2a_steps[:1], settings,

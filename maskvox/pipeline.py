@@ -17,18 +17,22 @@ Sampling modes:
 - `reference`: the reference pipeline's exact computation and random draws
   (`torch.manual_seed(seed)`, then T2S, S2A layer 1, S2A layers 2-12 on the global
   generator), its length rule and its unprocessed prompt; one piece at a time, fp32.
+
+Options (`from_pretrained`): `low_memory` holds each big model for its stage only; `quantize="int8"`
+runs T2S and S2A with dynamic int8 linear layers on the CPU.
 """
 
 from __future__ import annotations
 
 import contextlib
+import gc
 import hashlib
 import secrets
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -40,14 +44,20 @@ from .duration.control import FRAME_RATE_HZ, LengthRequest, resolve_frames
 from .duration.predictor import DurationPredictor, LengthQuery
 from .errors import ConfigError, UserError
 from .prompt import PromptAudio, load_prompt
+from .quantize import quantize_linear_layers
 from .sampling import SamplerSettings, make_generators
 from .text import TextFrontEnd
 from .text.sentences import chunk_text
+from .tokenizer import SpeechTokenizer
 
 MAX_TOTAL_SECONDS = 30.0  # prompt + one piece of target, as the models were trained
 CROSSFADE_FRAMES = 2  # 40 ms joins between pieces of a long text
 SAMPLING_MODES = ("fast", "reference")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+QUANTIZATIONS = ("none", "int8")
+# The big models, each used by one stage: reading a prompt, T2S, S2A layer 1, S2A layers 2-12.
+SEMANTIC_MODELS = ("semantic_features", "semantic_codec")
+GENERATION_MODELS = ("t2s", "s2a_1layer", "s2a_full")
 
 
 # -- settings ---------------------------------------------------------------------------------
@@ -76,7 +86,9 @@ class InferencePreset:
 
 
 PRESETS = {
-    "fast": InferencePreset(t2s_steps=12, s2a_steps=(12, 4) + (1,) * 10),
+    # Chosen on held-out voices (recipes/bench/RESULTS.md): T2S needs its guidance (without it
+    # WER rose 63 %), S2A holds its quality without guidance at a third of the steps.
+    "fast": InferencePreset(t2s_steps=8, s2a_steps=(8, 2) + (1,) * 10, s2a_cfg=0.0),
     "default": InferencePreset(),
     "high": InferencePreset(t2s_steps=50, s2a_steps=(50, 20) + (1,) * 10),
 }
@@ -169,16 +181,67 @@ class PreparedRequest:
 
 
 @dataclass
-class _Job:
-    """One piece to generate."""
+class Piece:
+    """One piece of text to generate (`Synthesizer.generate_pieces`); the outputs are filled in."""
 
-    item: int
     phones: torch.Tensor  # prompt phones + piece phones
     frames: int
     seed: int
+    item: int = 0  # which request it belongs to
     semantic: np.ndarray | None = None  # (frames,) the T2S output
     codes: np.ndarray | None = None  # (T', 12) the S2A output
     audio: np.ndarray | None = None
+
+
+# -- the big models ---------------------------------------------------------------------------
+
+class _ModelHolder:
+    """The big models by name (SEMANTIC_MODELS, GENERATION_MODELS). A built model is held for
+    good; a model with a loader (low memory) is loaded on first use and dropped at the end of
+    its stage, so the peak is the biggest stage's rather than every model's at once.
+    `ready(name, model)` prepares each model as it comes in, again after every reload."""
+
+    def __init__(self, built: dict, loaders: dict[str, Callable[[], torch.nn.Module]], ready):
+        self._loaders, self._ready = loaders, ready
+        self._held = {name: ready(name, model) for name, model in built.items() if model is not None}
+
+    def __contains__(self, name: str) -> bool:
+        """Whether there is such a model (a demo-style folder has no 1-layer S2A)."""
+        return name in self._held or name in self._loaders
+
+    def get(self, name: str):
+        if name not in self._held and name in self._loaders:
+            self._held[name] = self._ready(name, self._loaders[name]())
+        return self._held.get(name)
+
+    def loaded(self) -> list[str]:
+        return sorted(self._held)
+
+    @contextlib.contextmanager
+    def stage(self, *names: str):
+        """A stage using models `names`: at its end, even on an error, those with loaders are released."""
+        try:
+            yield
+        finally:
+            self.release(*names)
+
+    def release(self, *names: str) -> None:
+        dropped = [name for name in names if name in self._loaders and self._held.pop(name, None) is not None]
+        if dropped:
+            gc.collect()  # modules can sit in reference cycles: free their weights now, before the next load
+            if torch.cuda.is_initialized():
+                torch.cuda.empty_cache()  # and hand the GPU memory back rather than keep it in torch's cache
+
+
+class _HeldTokenizer(SpeechTokenizer):
+    """The synthesizer's tokenizer: its own acoustic codec (always held: it encodes the prompt
+    and decodes the output) and the semantic path from the model holder."""
+
+    def __init__(self, acoustic_codec, models: _ModelHolder):  # (the semantic attributes are properties)
+        self.acoustic_codec, self.semantic_note, self._models = acoustic_codec, "", models
+
+    semantic_features = property(lambda self: self._models.get("semantic_features"))
+    semantic_codec = property(lambda self: self._models.get("semantic_codec"))
 
 
 # -- the synthesizer --------------------------------------------------------------------------
@@ -186,50 +249,101 @@ class _Job:
 class Synthesizer:
     def __init__(self, tokenizer, t2s, s2a_1layer, s2a_full, duration: DurationPredictor,
                  preset: str | InferencePreset = "default", sampling: str = "fast", precision: str = "auto",
-                 progress: bool = False, prompt_cache_size: int = 16, aligner=None):
+                 progress: bool = False, prompt_cache_size: int = 16, aligner=None, quantize: str = "none",
+                 loaders: dict[str, Callable[[], torch.nn.Module]] | None = None):
+        """The models built (`from_pretrained` loads a folder). `quantize="int8"`: T2S and S2A
+        with dynamic int8 linear layers (`maskvox.quantize`, in place; CPU). `loaders` (low
+        memory): name -> function loading that model (SEMANTIC_MODELS, GENERATION_MODELS), for
+        the models given as None and to reload those released after their stage."""
         if sampling not in SAMPLING_MODES:
             raise ConfigError(f"unknown sampling mode '{sampling}' (known: {', '.join(SAMPLING_MODES)})")
-        self.tokenizer, self.t2s, self.s2a_1layer, self.s2a_full, self.duration = tokenizer, t2s, s2a_1layer, s2a_full, duration
+        self.duration = duration
         self.preset = load_preset(preset)
-        if len(self.preset.s2a_steps) != s2a_full.num_quantizer:
-            raise ConfigError(f"preset: {len(self.preset.s2a_steps)} S2A step counts for {s2a_full.num_quantizer} acoustic layers")
+        if s2a_full is not None:  # (with loaders only, from_pretrained checked the configured layers)
+            _check_s2a_steps(self.preset, s2a_full.num_quantizer)
         self.sampling = sampling
-        self.device = next(t2s.parameters()).device
+        # T2S's device; the acoustic codec, always held, is on the same one when T2S is not loaded yet.
+        self.device = next((t2s if t2s is not None else tokenizer.acoustic_codec).parameters()).device
         self.dtype = _resolve_precision(precision, self.device, sampling)
+        _check_quantize(quantize, self.device, sampling)
+        self.quantize = quantize
         self.progress = progress
         self.aligner = aligner  # maskvox.align.Aligner, for speech editing (None: regions given by hand)
         self._reader = _PhoneReader(sampling)
-        tokenizer.semantic_features.use_reference_attention(sampling == "reference")
+        built = {"semantic_features": tokenizer.semantic_features, "semantic_codec": tokenizer.semantic_codec,
+                 "t2s": t2s, "s2a_1layer": s2a_1layer, "s2a_full": s2a_full}
+        self._models = _ModelHolder(built, loaders or {}, self._ready)
+        self.tokenizer = _HeldTokenizer(tokenizer.acoustic_codec, self._models)
+        # The draws of the reference's w2v-BERT forward (`_skip_reference_draws`), counted now:
+        # generation then needs no semantic model (low memory has released it by then).
+        self._reference_draws = self.tokenizer.semantic_features.source_layers
         self._prompts: OrderedDict[tuple, PreparedPrompt] = OrderedDict()
         self._prompt_cache_size = prompt_cache_size
         self.last_timings: dict[str, float] = {}  # wall time per stage of the last clone_batch
 
+    # The big models, from the holder: in low memory, loaded on first use, released after their stage.
+    t2s = property(lambda self: self._models.get("t2s"))
+    s2a_1layer = property(lambda self: self._models.get("s2a_1layer"))
+    s2a_full = property(lambda self: self._models.get("s2a_full"))
+
+    def _ready(self, name: str, model):
+        """A big model as it comes in (again after each reload, in low memory)."""
+        if name == "semantic_features":
+            model.use_reference_attention(self.sampling == "reference")
+        elif name in GENERATION_MODELS and self.quantize == "int8":
+            model = quantize_linear_layers(model)
+        return model
+
     @classmethod
     def from_pretrained(cls, location: str | Path | None = None, preset: str | InferencePreset = "default",
                         device: str = "auto", sampling: str = "fast", precision: str = "auto",
-                        progress: bool = False) -> "Synthesizer":
+                        progress: bool = False, low_memory: bool = False, quantize: str = "none") -> "Synthesizer":
         """All models of a folder in the official layout or a hub repo (default: the demo
         checkpoint shipped with maskvox). The duration model is used when the location has
-        one, else the reference's length rule."""
+        one, else the reference's length rule.
+
+        `low_memory`: w2v-BERT + the semantic codec, T2S and the S2A models are each loaded
+        for their stage only and released after it (the acoustic codec, the duration model and
+        the aligner stay), so the peak is the biggest stage's, not all of the ~8.2 GB that the
+        official sizes take at once; the price is reading them again for every prompt and batch.
+        The audio is the same. `quantize="int8"`: see `maskvox.quantize` (CPU only)."""
         from .align import Aligner
+        from .checkpoint import official_file
+        from .codecs.pretrained import load_semantic_codec, load_semantic_features
         from .s2a.model import load_s2a
         from .t2s.model import load_t2s
-        from .tokenizer import SpeechTokenizer, pick_device
+        from .tokenizer import pick_device
 
         location = str(location or default_model_location())
-        preset = load_preset(preset)  # a bad preset fails before the slow loading
+        preset = load_preset(preset)  # a bad preset, device, precision or quantization fails before the slow loading
         device = pick_device(device)
+        _check_quantize(quantize, torch.device(device), sampling)
         _resolve_precision(precision, torch.device(device), sampling)
         cfg = load_model_config(location)
-        tokenizer = SpeechTokenizer.from_pretrained(location, device=device, semantic="yes")
-        t2s = load_t2s(location, cfg.t2s, device)
-        s2a_full = load_s2a(location, "s2a_full", cfg.s2a_full, device)
+        _check_s2a_steps(preset, cfg.s2a_full.num_quantizer)
+        loaders = {
+            "semantic_features": lambda: load_semantic_features(cfg.semantic_features, location, device),
+            "semantic_codec": lambda: load_semantic_codec(location, cfg, device),
+            "t2s": lambda: load_t2s(location, cfg.t2s, device),
+            "s2a_full": lambda: load_s2a(location, "s2a_full", cfg.s2a_full, device),
+        }
         # A full model that predicts layer 1 too (the demo's) needs no 1-layer model.
-        s2a_1layer = None if cfg.s2a_full.predict_layer_1 else load_s2a(location, "s2a_1layer", cfg.s2a_1layer, device)
+        if not cfg.s2a_full.predict_layer_1:
+            loaders["s2a_1layer"] = lambda: load_s2a(location, "s2a_1layer", cfg.s2a_1layer, device)
+        generation = [name for name in GENERATION_MODELS if name in loaders]
+        # The semantic path is loaded now in both modes: its errors come at once, and the first
+        # prompt needs it (low memory releases it once that prompt is read).
+        tokenizer = SpeechTokenizer.from_pretrained(location, device=device, semantic="yes")
+        if low_memory:
+            for name in generation:
+                official_file(location, name)  # missing weights fail now, not in the middle of a clone
+            models = {}
+        else:
+            models, loaders = {name: loaders[name]() for name in generation}, None
         duration = DurationPredictor.from_pretrained(location, device)
         aligner = None if cfg.aligner is None else Aligner.from_pretrained(location, device)
-        return cls(tokenizer, t2s, s2a_1layer, s2a_full, duration, preset, sampling, precision, progress,
-                   aligner=aligner)
+        return cls(tokenizer, models.get("t2s"), models.get("s2a_1layer"), models.get("s2a_full"), duration, preset,
+                   sampling, precision, progress, aligner=aligner, quantize=quantize, loaders=loaders)
 
     # -- the API ------------------------------------------------------------------------------
 
@@ -333,9 +447,10 @@ class Synthesizer:
     def tokenize_audio(self, wav_16k: np.ndarray, wav_24k: np.ndarray):
         """One recording at both rates -> its semantic features (T, D) float32, semantic ids (T,)
         and acoustic ids (T', 12); T and T' can differ by a frame."""
-        features, _ = self.tokenizer.semantic_features([wav_16k])
-        features = features[0].float()
-        semantic = self.tokenizer.semantic_codec.quantize(features[None])[0][0]
+        with self._models.stage(*SEMANTIC_MODELS):  # only prompts need them
+            features, _ = self.tokenizer.semantic_features([wav_16k])
+            features = features[0].float()
+            semantic = self.tokenizer.semantic_codec.quantize(features[None])[0][0]
         codec = self.tokenizer.acoustic_codec
         # Unpadded, as the reference encodes its prompt (padding changes the last frames).
         acoustic = codec.encode(torch.from_numpy(wav_24k)[None].to(self.device), pad=False)[0]
@@ -381,16 +496,15 @@ class Synthesizer:
             item.frames = [max(1, round(frames / request.speed)) for frames in natural]
             item.source = "rule"
 
-    def _jobs(self, index: int, item: PreparedRequest) -> list[_Job]:
+    def _jobs(self, index: int, item: PreparedRequest) -> list[Piece]:
         return [
-            _Job(index, torch.tensor(item.prompt.phones + phones, dtype=torch.long), frames,
-                 _piece_seed(item.seed, piece))
+            Piece(torch.tensor(item.prompt.phones + phones, dtype=torch.long), frames, _piece_seed(item.seed, piece), index)
             for piece, (phones, frames) in enumerate(zip(item.piece_phones, item.frames))
         ]
 
     # -- generation -------------------------------------------------------------------------------
 
-    def _generate(self, jobs: list[_Job], items: list[PreparedRequest], batch_size: int) -> None:
+    def _generate(self, jobs: list[Piece], items: list[PreparedRequest], batch_size: int) -> None:
         from tqdm import tqdm
 
         if self.sampling == "reference":
@@ -399,23 +513,29 @@ class Synthesizer:
         with tqdm(total=len(jobs), desc="clone", unit="piece", disable=not self.progress, leave=False) as bar:
             for start in range(0, len(order), batch_size):
                 batch = [jobs[j] for j in order[start : start + batch_size]]
-                spent = self._generate_batch(batch, [items[job.item].prompt for job in batch])
+                spent = self.generate_pieces(batch, [items[job.item].prompt for job in batch])
                 for job in batch:
                     for stage, seconds in spent.items():
                         timings = items[job.item].timings
                         timings[stage] = timings.get(stage, 0.0) + seconds / len(batch)
                 bar.update(len(batch))
 
-    def _generate_batch(self, batch: list[_Job], prompts: list[PreparedPrompt]) -> dict[str, float]:
+    def generate_pieces(self, batch: list[Piece], prompts: list[PreparedPrompt]) -> dict[str, float]:
+        """T2S, S2A and decoding of pieces in one batch (reference mode: one piece), each with its
+        prompt's tokens (`semantic`, `acoustic`); fills in each piece's outputs and returns the
+        seconds spent per stage."""
         spent: dict[str, float] = {}
         reference = self.sampling == "reference"
         generators = None
         if reference:
             torch.manual_seed(batch[0].seed)
-            self.tokenizer.semantic_features.reference_draws()  # the prompt was read earlier
+            self._skip_reference_draws()
         else:
             generators = make_generators([job.seed for job in batch], len(batch), self.device)
-        with self._timed("t2s", spent), self._autocast():
+            for generator in generators:  # so that a piece draws what the reference draws for it
+                self._skip_reference_draws(generator)
+        # Each stage releases its model at its end (low memory; loading counts in the stage's time).
+        with self._timed("t2s", spent), self._autocast(), self._models.stage("t2s"):
             semantic = self.t2s.generate(
                 [job.phones for job in batch], [prompt.semantic for prompt in prompts], [job.frames for job in batch],
                 self.preset.t2s_steps, self.preset.sampler("t2s", self.sampling), generators,
@@ -423,11 +543,11 @@ class Synthesizer:
         semantic_in, acoustic_in = _s2a_inputs(prompts, semantic, trim=not reference)
         s2a_settings = self.preset.sampler("s2a", self.sampling)
         first = None  # layer 1 comes from the 1-layer model, or the full model predicts every layer
-        if self.s2a_1layer is not None:
-            with self._timed("s2a_layer1", spent), self._autocast():
+        if "s2a_1layer" in self._models:
+            with self._timed("s2a_layer1", spent), self._autocast(), self._models.stage("s2a_1layer"):
                 first = self.s2a_1layer.generate(semantic_in, acoustic_in, self.preset.s2a_steps[:1], s2a_settings,
                                                  generators=generators)
-        with self._timed("s2a_rest", spent), self._autocast():
+        with self._timed("s2a_rest", spent), self._autocast(), self._models.stage("s2a_full"):
             codes = self.s2a_full.generate(semantic_in, acoustic_in, self.preset.s2a_steps, s2a_settings,
                                            given_codes=first, generators=generators)
         with self._timed("decode", spent):
@@ -437,7 +557,7 @@ class Synthesizer:
                 job.semantic, job.codes = job_semantic.cpu().numpy(), job_codes.cpu().numpy()
         return spent
 
-    def _result(self, index: int, item: PreparedRequest, jobs: list[_Job]) -> CloneResult:
+    def _result(self, index: int, item: PreparedRequest, jobs: list[Piece]) -> CloneResult:
         own = [job for job in jobs if job.item == index]
         audio = crossfade_join([job.audio for job in own], CROSSFADE_FRAMES * self.tokenizer.acoustic_codec.hop_length)
         target = sum(item.frames) - _overlap_frames(len(item.frames))
@@ -451,6 +571,13 @@ class Synthesizer:
         )
 
     # -- helpers ------------------------------------------------------------------------------
+
+    def _skip_reference_draws(self, generator: torch.Generator | None = None) -> None:
+        """Consume a generator (default: the global one) as the reference's w2v-BERT forward does
+        between the seed and T2S's first draw: transformers 4.41's encoder draws one
+        `torch.rand([])` per block of the checkpoint (its layer-drop check), even in eval mode."""
+        for _ in range(self._reference_draws):
+            torch.rand([], generator=generator, device=self.device if generator is not None else "cpu")
 
     def _autocast(self):
         if self.dtype == torch.float32:
@@ -525,6 +652,21 @@ def _prompt_language(request: CloneRequest) -> str:
 def _overlap_frames(pieces: int) -> int:
     """Frames shared by the crossfaded joins of `pieces` pieces."""
     return CROSSFADE_FRAMES * (pieces - 1)
+
+
+def _check_s2a_steps(preset: InferencePreset, layers: int) -> None:
+    if len(preset.s2a_steps) != layers:
+        raise ConfigError(f"preset: {len(preset.s2a_steps)} S2A step counts for {layers} acoustic layers")
+
+
+def _check_quantize(quantize: str, device: torch.device, sampling: str) -> None:
+    if quantize not in QUANTIZATIONS:
+        raise ConfigError(f"unknown quantization '{quantize}' (known: {', '.join(QUANTIZATIONS)})")
+    if quantize == "int8" and device.type != "cpu":
+        raise UserError("--quantize int8 runs on the CPU only (torch's dynamic int8 layers have no GPU kernels): "
+                        "use --device cpu")
+    if quantize == "int8" and sampling == "reference":
+        raise UserError("reference sampling runs in fp32, as the reference does: drop --quantize int8")
 
 
 def _resolve_precision(precision: str, device: torch.device, sampling: str) -> torch.dtype:

@@ -15,7 +15,10 @@ Two modes:
   the reference implementation. Items of a batch must have equal shapes.
 - `fast` (default): the conditional and unconditional passes run as one forward; CFG
   statistics, random draws (one `torch.Generator` per item) and re-masking counts are
-  per item, so an item gets the same ids alone or in a batch of any lengths.
+  per item, so an item gets the same ids alone or in a batch of any lengths. Each item's
+  generator draws what the reference draws for that item alone, so an item seeded as
+  reference mode seeds the global generator gets the same ids (up to float rounding: the
+  passes are laid out differently, which can flip a near-tie).
 """
 
 from __future__ import annotations
@@ -29,6 +32,9 @@ import torch
 from .nn import MaskedTransformer, pack_rows
 
 MODES = ("fast", "reference")
+# Fast mode on a CPU lays sequences end to end with no padding (`pack_rows(flat=True)`);
+# False keeps padded rows there too (benchmarks measure the difference).
+FLAT_ON_CPU = True
 
 
 @dataclass
@@ -124,34 +130,41 @@ class _ReferenceDraws:
 
 
 class _ItemDraws:
-    """Per-item generators; noise only over the top-k candidates of active items."""
+    """Per-item generators, each drawing what the reference draws for that item alone: (T_b, V)
+    uniforms for the token choice, then (T_b,) for the confidences. An item given the seed that
+    reference mode gives the global generator gets the reference's ids; the Gumbel transform
+    and the choice only run over the top-k candidates."""
 
     def __init__(self, top_k_ratio: float, generators: list[torch.Generator]):
         self.top_k_ratio = top_k_ratio
         self.generators = generators
 
-    def _noise(self, shape_tail, active, lengths, like):
-        noise = torch.zeros(like.shape[:2] + shape_tail, dtype=like.dtype, device=like.device)
-        for b, n in enumerate(lengths):
-            if active[b]:
-                uniform = torch.rand((n,) + shape_tail, generator=self.generators[b], device=like.device)
-                noise[b, :n] = gumbel(uniform.to(like.dtype))
-        return noise
+    def _uniform(self, b: int, shape: tuple[int, ...], device) -> torch.Tensor:
+        return torch.rand(shape, generator=self.generators[b], device=device)
 
     def choose(self, logits, temperature, greedy, active, lengths):
-        k = top_k_count(logits.shape[-1], self.top_k_ratio)
+        vocabulary = logits.shape[-1]
+        k = top_k_count(vocabulary, self.top_k_ratio)
         values, indices = logits.topk(k, dim=-1)  # sorted: index 0 is the argmax
         if greedy:
             choice = torch.zeros(values.shape[:-1], dtype=torch.long, device=values.device)
         else:
-            noise = self._noise((k,), active, lengths, values)
+            noise = torch.zeros_like(values)
+            for b, n in enumerate(lengths):
+                if active[b]:
+                    uniform = self._uniform(b, (n, vocabulary), values.device)
+                    noise[b, :n] = gumbel(uniform.gather(-1, indices[b, :n]).to(values.dtype))
             choice = (values / max(temperature, 1e-10) + noise).argmax(dim=-1)
         ids = indices.gather(-1, choice[..., None])[..., 0]
         probabilities = values.softmax(dim=-1).gather(-1, choice[..., None])[..., 0]
         return ids, probabilities
 
     def confidence_noise(self, probabilities, active, lengths):
-        return self._noise((), active, lengths, probabilities)
+        noise = torch.zeros_like(probabilities)
+        for b, n in enumerate(lengths):
+            if active[b]:
+                noise[b, :n] = gumbel(self._uniform(b, (n,), probabilities.device).to(probabilities.dtype))
+        return noise
 
 
 # predict(seq (B, T) ids, mask (B, T) bool True = masked, t) -> logits (B, T, V), guidance applied.
@@ -266,7 +279,9 @@ def guided_target_embeddings(
     target embeddings (B, max T_b, C), CFG statistics per item (`guidance`: cfg, rescale_cfg)."""
     guided = guidance.cfg > 0
     rows = [[context + [target]] + ([[target]] if guided else []) for context, target in zip(contexts, targets)]
-    packed = pack_rows(rows)
+    # On a CPU the work is arithmetic, so lay sequences end to end with no padding; on a GPU
+    # one padded, masked attention call per layer is faster than a call per sequence.
+    packed = pack_rows(rows, flat=FLAT_ON_CPU and targets[0].device.type == "cpu")
     out = backbone.run_packed(packed, torch.full((len(rows),), t, device=packed.x.device))
     lengths = [len(target) for target in targets]
     cond = out.new_zeros(len(rows), max(lengths), out.shape[-1])

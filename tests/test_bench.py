@@ -16,3 +16,23 @@ def test_benchmark_writes_every_figure(tmp_path):
     for figures in report["results"].values():
         assert set(figures["speedup_fast_over_reference"]) == {"step", "decode", "decode_batch2"}
         assert all(value > 0 for key, value in figures.items() if key.endswith("_s"))
+
+
+def test_clone_benchmark_times_every_stage_and_checks_the_ids(tiny_full_model, tmp_path):
+    """Each run in its own process: the default path draws what reference mode draws (same
+    ids), a batch of 2 keeps item 0's ids, and low memory and int8 run end to end."""
+    from recipes.bench.clone import STAGES
+    from recipes.bench.clone import main as clone_bench
+
+    out = tmp_path / "clone.json"
+    runs = ["reference/default/1", "fast/default/1:low", "fast/default/2:low", "fast/fast/1:low,int8"]
+    assert clone_bench(["--model", str(tiny_full_model), "--runs", *runs, "--prompt-seconds", "1",
+                        "--target-seconds", "0.6", "--threads", "1", "--out", str(out)]) == 0
+    report = json.loads(out.read_text())
+    results = {r["run"]: r for r in report["runs"]}
+    assert list(results) == runs and report["threads"] == 1
+    for result in results.values():
+        assert set(result["stages_s"]) == set(STAGES) and result["total_s"] > 0 and result["peak_rss_gb"] > 0
+    assert results["fast/default/1:low"]["same_ids"] and results["fast/default/2:low"]["same_ids"]
+    assert results["fast/default/2:low"]["x_batch1"] is not None and results["reference/default/1"]["x_batch1"] is None
+    assert results["fast/fast/1:low,int8"]["stages_s"]["t2s"] > 0

@@ -66,6 +66,45 @@ def testfast_predictor_gives_the_reference_logits(t2s):
     assert error < 1e-5, f"relative error {error:.1e}"
 
 
+def test_fast_mode_alone_gives_the_reference_modes_ids(t2s, s2a_full):
+    """An item alone in fast mode, its generator seeded as reference mode seeds the global
+    generator, draws the reference's random numbers: the same T2S and S2A ids."""
+    phones, prompts = random_ids(363, PHONES[1:2], 1), random_ids(8192, PROMPTS[1:2], 2)
+    fast = t2s.generate(phones, prompts, TARGETS[1:2], steps=6, generators=make_generators(11, 1, "cpu"))
+    torch.manual_seed(11)
+    reference = t2s.generate(phones, prompts, TARGETS[1:2], steps=6, settings=SamplerSettings(mode="reference"))
+    assert torch.equal(fast[0], reference[0])
+
+    semantic, codes = random_ids(8192, [70], 3), random_ids(1024, [20], 4, (12,))
+    given, steps = random_ids(1024, [50], 5, (1,)), [0, 4, 2] + [1] * 9
+    fast = s2a_full.generate(semantic, codes, steps, SamplerSettings(temperature=1.5), given, make_generators(5, 1, "cpu"))
+    torch.manual_seed(5)
+    reference = s2a_full.generate(semantic, codes, steps, SamplerSettings(temperature=1.5, mode="reference"), given)
+    assert torch.equal(fast[0], reference[0])
+
+
+def test_a_flat_batch_computes_what_padded_rows_compute(t2s):
+    """Sequences laid end to end in one row, attention span by span (the CPU layout), give
+    the padded rows' outputs to float rounding, for every piece of every row."""
+    width = t2s.diff_estimator.hidden_size
+    generator = torch.Generator().manual_seed(0)
+    rows = [[[torch.randn(n, width, generator=generator) for n in sizes] for sizes in row]
+            for row in ([[5, 9], [9]], [[3, 4]], [[12], [7]])]
+    t = torch.full((3,), 0.4)
+    outputs = {}
+    with torch.no_grad():
+        for flat in (False, True):
+            packed = pack_rows(rows, flat=flat)
+            outputs[flat] = (packed, t2s.diff_estimator.run_packed(packed, t))
+    for r, row in enumerate(rows):
+        for s, sequence in enumerate(row):
+            for p, piece in enumerate(sequence):
+                padded, flat = (packed.piece_output(out, r, s, p, len(piece)) for packed, out in outputs.values())
+                assert torch.allclose(padded, flat, atol=1e-5), f"row {r} sequence {s} piece {p}"
+    with pytest.raises(ValueError, match="one mask step"):
+        t2s.diff_estimator.run_packed(outputs[True][0], torch.tensor([0.4, 0.5, 0.4]))
+
+
 def test_known_tokens_are_kept_and_only_the_rest_is_decoded(t2s):
     phones, prompts = random_ids(363, PHONES[:1], 1), random_ids(8192, PROMPTS[:1], 2)
     known = torch.zeros(1, 30, dtype=torch.bool)

@@ -10,6 +10,9 @@ Sequences are packed into rows (`pack_rows`): a row may hold several independent
 sequences (the conditional and unconditional passes of classifier-free guidance side
 by side), each with positions counted from 0 and attending only to itself. A row laid
 out alone gives the same numbers as inside a batch: padding never reaches a real token.
+`pack_rows(..., flat=True)` lays every sequence end to end in one row with no padding and
+runs attention sequence by sequence: on a CPU this does only the work the sequences need
+(no padding in the linear layers, no masked-out squares in attention).
 """
 
 from __future__ import annotations
@@ -22,6 +25,9 @@ import torch.nn.functional as F
 from torch import nn
 
 ROPE_BASE = 10000
+# Who attends to whom: everything (None), a bool mask (B, 1, S, S) (True = may attend), or
+# the (start, end) spans of the independent sequences laid end to end in a single row.
+Attention = torch.Tensor | list[tuple[int, int]] | None
 
 
 class TimestepEmbedding(nn.Module):
@@ -82,7 +88,7 @@ class SelfAttention(nn.Module):
         self.v_proj = nn.Linear(hidden_size, hidden_size, bias=False)
         self.o_proj = nn.Linear(hidden_size, hidden_size, bias=False)
 
-    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, mask: "Attention") -> torch.Tensor:
         batch, length, _ = x.shape
 
         def heads(projection: nn.Linear) -> torch.Tensor:
@@ -92,7 +98,11 @@ class SelfAttention(nn.Module):
         query, key, value = heads(self.q_proj), heads(self.k_proj), heads(self.v_proj)
         query = query * cos + _rotate_half(query) * sin
         key = key * cos + _rotate_half(key) * sin
-        out = F.scaled_dot_product_attention(query, key, value, attn_mask=mask)
+        if isinstance(mask, list):  # (start, end) of each sequence of a flat row
+            out = torch.cat([F.scaled_dot_product_attention(query[:, :, start:end], key[:, :, start:end],
+                                                            value[:, :, start:end]) for start, end in mask], dim=2)
+        else:
+            out = F.scaled_dot_product_attention(query, key, value, attn_mask=mask)
         return self.o_proj(out.transpose(1, 2).reshape(batch, length, -1))
 
 
@@ -154,10 +164,11 @@ class MaskedTransformer(nn.Module):
         x: torch.Tensor,
         t: torch.Tensor,
         positions: torch.Tensor | None = None,
-        attention_mask: torch.Tensor | None = None,
+        attention_mask: Attention = None,
     ) -> torch.Tensor:
-        """x (B, S, C), t (B,), positions (B, S) (default 0..S-1), attention_mask (B, 1, S, S)
-        bool, True where a query may attend a key (default: everything) -> (B, S, C)."""
+        """x (B, S, C), t (B,), positions (B, S) (default 0..S-1), attention_mask (`Attention`:
+        a (B, 1, S, S) bool mask, True where a query may attend a key, or the spans of a flat
+        row's sequences; default: everything) -> (B, S, C)."""
         if positions is None:
             positions = torch.arange(x.shape[1], device=x.device).expand(x.shape[0], -1)
         step = self.step_condition(t.to(x.device))
@@ -167,6 +178,11 @@ class MaskedTransformer(nn.Module):
         return self.norm(x, step)
 
     def run_packed(self, batch: "PackedBatch", t: torch.Tensor) -> torch.Tensor:
+        """t (B,): one mask step per row; a flat batch (one row) takes one step for all."""
+        if batch.flat:
+            if not bool((t == t[0]).all()):
+                raise ValueError("a flat batch runs every sequence at one mask step")
+            t = t[:1]
         return self(batch.x, t, batch.positions, batch.attention_mask)
 
 
@@ -175,22 +191,26 @@ class PackedBatch:
     """Rows of packed sequences. `starts[row][sequence][piece]` is where each input piece
     begins in its row, so outputs can be sliced back out (`piece_output`)."""
 
-    x: torch.Tensor  # (B, S, C)
+    x: torch.Tensor  # (B, S, C); flat: (1, N, C)
     positions: torch.Tensor  # (B, S), from 0 in each sequence
-    attention_mask: torch.Tensor | None  # (B, 1, S, S) bool, or None when nothing is masked
+    attention_mask: Attention  # a bool mask, None when nothing is masked, or flat spans
     starts: list[list[list[int]]]
+    flat: bool = False  # every row's sequences laid end to end in row 0
 
     def piece_output(self, out: torch.Tensor, row: int, sequence: int, piece: int, length: int) -> torch.Tensor:
         start = self.starts[row][sequence][piece]
-        return out[row, start : start + length]
+        return out[0 if self.flat else row, start : start + length]
 
 
-def pack_rows(rows: list[list[list[torch.Tensor]]]) -> PackedBatch:
-    """Lay out rows of sequences, each sequence a list of (n, C) pieces, into one padded batch.
+def pack_rows(rows: list[list[list[torch.Tensor]]], flat: bool = False) -> PackedBatch:
+    """Lay out rows of sequences, each sequence a list of (n, C) pieces, into one padded batch
+    (or, `flat`, all end to end in one row).
 
     Positions restart at 0 for each sequence and a token attends only to tokens of its own
     sequence; padding (at the end of each row) attends only to padding.
     """
+    if flat:
+        return _pack_flat(rows)
     lengths = [sum(piece.shape[0] for sequence in row for piece in sequence) for row in rows]
     width = max(lengths)
     first = rows[0][0][0]
@@ -216,6 +236,24 @@ def pack_rows(rows: list[list[list[torch.Tensor]]]) -> PackedBatch:
     else:
         mask = (segments[:, :, None] == segments[:, None, :])[:, None]
     return PackedBatch(x, positions, mask, starts)
+
+
+def _pack_flat(rows: list[list[list[torch.Tensor]]]) -> PackedBatch:
+    pieces = [piece for row in rows for sequence in row for piece in sequence]
+    device = pieces[0].device
+    starts, spans, positions, offset = [], [], [], 0
+    for row in rows:
+        row_starts = []
+        for sequence in row:
+            piece_starts, start = [], offset
+            for piece in sequence:
+                piece_starts.append(offset)
+                offset += piece.shape[0]
+            spans.append((start, offset))
+            positions.append(torch.arange(offset - start, device=device))
+            row_starts.append(piece_starts)
+        starts.append(row_starts)
+    return PackedBatch(torch.cat(pieces)[None], torch.cat(positions)[None], spans, starts, flat=True)
 
 
 def init_masked_model_weights(model: nn.Module) -> None:

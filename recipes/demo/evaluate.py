@@ -71,13 +71,13 @@ def resynthesize(pairs, model: str, folder: Path, quiet: bool) -> None:
         write_audio(folder / f"{target.id}.wav", tokenizer.decode(tokenizer.encode_file(target.audio)), ACOUSTIC_RATE)
 
 
-def clone(pairs, model: str, folder: Path, seed: int, preset: str, quiet: bool) -> None:
+def clone(pairs, model: str, folder: Path, seed: int, preset: str, quiet: bool, quantize: str = "none") -> None:
     from maskvox.pipeline import Synthesizer
 
     todo = [(n, t, p) for n, (t, p) in enumerate(pairs) if not (folder / f"{t.id}.wav").exists()]
     if not todo:
         return
-    synthesizer = Synthesizer.from_pretrained(model, preset=preset, device="cpu")
+    synthesizer = Synthesizer.from_pretrained(model, preset=preset, device="cpu", quantize=quantize)
     for n, target, prompt in tqdm(todo, desc="clones", disable=quiet):
         result = synthesizer.clone(prompt.audio, prompt.text, target.text, language=target.language,
                                    prompt_language=prompt.language, seed=seed + n)
@@ -125,7 +125,7 @@ def evaluate(args) -> dict:
     meta = out / "meta.lst"
     write_meta_list(meta, pairs)
     resynthesize(pairs, args.model, out / "resynth_wavs", args.quiet)
-    clone(pairs, args.model, out / "clone_wavs", args.seed, args.preset, args.quiet)
+    clone(pairs, args.model, out / "clone_wavs", args.seed, args.preset, args.quiet, args.quantize)
     results = {
         "recordings": run_maskvox_eval(meta, out / "recordings", None, args.asr),
         "resynthesis": run_maskvox_eval(meta, out / "resynth", out / "resynth_wavs", args.asr),
@@ -137,7 +137,7 @@ def evaluate(args) -> dict:
         wer = results[name]["wer_mean_per_utterance"]
         results[name]["wer_ratio_to_recordings"] = wer / recordings_wer if recordings_wer else None
     results["setup"] = {"model": args.model, "voices": args.voices, "per_voice": args.per_voice, "asr": args.asr,
-                        "preset": args.preset, "seed": args.seed}
+                        "preset": args.preset, "quantize": args.quantize, "seed": args.seed}
     write_json(out / "results.json", results)
     print(format_table(results))
     return results
@@ -165,6 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True)
     parser.add_argument("--asr", default="whisper-tiny.en")
     parser.add_argument("--preset", default="default")
+    parser.add_argument("--quantize", default="none", choices=["none", "int8"], help="int8: dynamic int8 T2S/S2A")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
