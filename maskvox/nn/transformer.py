@@ -209,27 +209,24 @@ def pack_rows(rows: list[list[list[torch.Tensor]]], flat: bool = False) -> Packe
     Positions restart at 0 for each sequence and a token attends only to tokens of its own
     sequence; padding (at the end of each row) attends only to padding.
     """
-    if flat:
-        return _pack_flat(rows)
-    lengths = [sum(piece.shape[0] for sequence in row for piece in sequence) for row in rows]
-    width = max(lengths)
+    starts, spans = _layout(rows, flat)
     first = rows[0][0][0]
+    if flat:
+        pieces = [piece for row in rows for sequence in row for piece in sequence]
+        all_spans = [span for row_spans in spans for span in row_spans]
+        positions = torch.cat([torch.arange(end - start, device=first.device) for start, end in all_spans])
+        return PackedBatch(torch.cat(pieces)[None], positions[None], all_spans, starts, flat=True)
+    lengths = [row_spans[-1][1] for row_spans in spans]
+    width = max(lengths)
     x = first.new_zeros(len(rows), width, first.shape[-1])
     positions = torch.zeros(len(rows), width, dtype=torch.long, device=first.device)
     segments = torch.full((len(rows), width), -1, dtype=torch.long, device=first.device)
-    starts = []
     for r, row in enumerate(rows):
-        offset, row_starts = 0, []
-        for s, sequence in enumerate(row):
-            sequence_start, piece_starts = offset, []
-            for piece in sequence:
-                piece_starts.append(offset)
-                x[r, offset : offset + piece.shape[0]] = piece
-                offset += piece.shape[0]
-            positions[r, sequence_start:offset] = torch.arange(offset - sequence_start, device=first.device)
-            segments[r, sequence_start:offset] = s
-            row_starts.append(piece_starts)
-        starts.append(row_starts)
+        for s, (sequence, (start, end)) in enumerate(zip(row, spans[r])):
+            for piece, piece_start in zip(sequence, starts[r][s]):
+                x[r, piece_start : piece_start + piece.shape[0]] = piece
+            positions[r, start:end] = torch.arange(end - start, device=first.device)
+            segments[r, start:end] = s
     single_sequences = all(len(row) == 1 for row in rows)
     if single_sequences and min(lengths) == width:
         mask = None  # nothing to hide: the plain (and fastest) attention path
@@ -238,22 +235,23 @@ def pack_rows(rows: list[list[list[torch.Tensor]]], flat: bool = False) -> Packe
     return PackedBatch(x, positions, mask, starts)
 
 
-def _pack_flat(rows: list[list[list[torch.Tensor]]]) -> PackedBatch:
-    pieces = [piece for row in rows for sequence in row for piece in sequence]
-    device = pieces[0].device
-    starts, spans, positions, offset = [], [], [], 0
+def _layout(rows: list[list[list[torch.Tensor]]], flat: bool) -> tuple[list, list]:
+    """Where each piece starts ([row][sequence][piece]) and each sequence's (start, end)
+    ([row][sequence]): counted from 0 in each row, or running on across rows when flat."""
+    starts, spans, offset = [], [], 0
     for row in rows:
-        row_starts = []
+        offset = offset if flat else 0
+        row_starts, row_spans = [], []
         for sequence in row:
-            piece_starts, start = [], offset
+            sequence_start, piece_starts = offset, []
             for piece in sequence:
                 piece_starts.append(offset)
                 offset += piece.shape[0]
-            spans.append((start, offset))
-            positions.append(torch.arange(offset - start, device=device))
             row_starts.append(piece_starts)
+            row_spans.append((sequence_start, offset))
         starts.append(row_starts)
-    return PackedBatch(torch.cat(pieces)[None], torch.cat(positions)[None], spans, starts, flat=True)
+        spans.append(row_spans)
+    return starts, spans
 
 
 def init_masked_model_weights(model: nn.Module) -> None:

@@ -176,8 +176,9 @@ def run_child(spec: dict) -> dict:
     write_json(spec_file, spec)
     command = [sys.executable, "-m", "recipes.bench.clone", "--child", json.dumps(spec), "--out", str(out)]
     done = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
-    if done.returncode != 0:
-        raise SystemExit(f"run {spec['run']} failed:\n{done.stderr[-3000:]}")
+    if done.returncode != 0:  # one line: the child's last (its error's own)
+        last = (done.stderr.strip().splitlines() or ["no message"])[-1]
+        raise SystemExit(f"run {spec['run']} failed: {last}")
     return json.loads(out.read_text())
 
 
