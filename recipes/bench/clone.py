@@ -197,11 +197,14 @@ def add_ratios(results: list[dict]) -> None:
         run = Run.parse(result["run"])
         return run.sampling, run.preset, run.levers
 
-    single = {alike(r): r["utterances_per_s"] for r in results if r["batch"] == 1}
+    def rate(result: dict) -> float:  # from the unrounded time: a slow run's utterances/s rounds to few digits
+        return result["batch"] / result["total_s"]
+
+    single = {alike(r): rate(r) for r in results if r["batch"] == 1}
     for r in results:
-        r["speedup_vs_first"] = round(r["utterances_per_s"] / results[0]["utterances_per_s"], 3)
+        r["speedup_vs_first"] = round(rate(r) / rate(results[0]), 3)
         one = single.get(alike(r)) if r["batch"] > 1 else None
-        r["x_batch1"] = round(r["utterances_per_s"] / one, 3) if one else None
+        r["x_batch1"] = round(rate(r) / one, 3) if one else None
 
 
 def table(results: list[dict]) -> str:
