@@ -19,6 +19,7 @@ from .errors import UserError, memory_kind
 from .evaluation.cli import add_eval_command
 from .fileio import check_output_path
 from .gui import add_gui_command
+from .quantize import QUANTIZATIONS
 
 OUT_OF_MEMORY_ADVICE = {
     "memory": "lower --batch-size, use shorter text or a smaller model",
@@ -40,7 +41,7 @@ def _memory_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--low-memory", action="store_true",
                         help="load each big model only for the stage that uses it, then release it, instead of "
                              "holding them all (8.2 GB at the official sizes); slower, same audio")
-    parser.add_argument("--quantize", default="none", choices=["none", "int8"],
+    parser.add_argument("--quantize", default="none", choices=QUANTIZATIONS,
                         help="int8: T2S and S2A with dynamic int8 linear layers (CPU only; faster, audio close "
                              "to fp32's but not identical)")
 
@@ -154,7 +155,9 @@ def _build_parser() -> argparse.ArgumentParser:
 
     _add_dub_command(commands)
     add_eval_command(commands)
-    _model_argument(add_gui_command(commands))
+    gui = add_gui_command(commands)
+    _model_argument(gui)
+    _memory_arguments(gui)
     return parser
 
 
@@ -184,7 +187,9 @@ def _add_dub_command(commands) -> None:
     dub.add_argument("--ray-gpus-per-actor", type=float, help="may be fractional (default: 0)")
     dub.add_argument("--preset", metavar="NAME|FILE", help="fast, default or high, or a preset file")
     _model_argument(dub)
-    dub.set_defaults(handler=_dub, device=None)
+    _memory_arguments(dub)
+    # None: not given, so the --config file's value (or DubConfig's default) stands.
+    dub.set_defaults(handler=_dub, device=None, low_memory=None, quantize=None)
 
 
 def _say(args, message: str) -> None:
@@ -507,8 +512,8 @@ def _dub_config(args):
     from .pipeline import load_preset
 
     config = load_config(args.config, DubConfig) if args.config else DubConfig()
-    flags = ("model", "preset", "device", "batch_size", "seed", "force", "background", "background_gain_db", "engine",
-             "ray_address", "ray_actors", "ray_cpus_per_actor", "ray_gpus_per_actor")
+    flags = ("model", "preset", "device", "low_memory", "quantize", "batch_size", "seed", "force", "background",
+             "background_gain_db", "engine", "ray_address", "ray_actors", "ray_cpus_per_actor", "ray_gpus_per_actor")
     overrides = {flag: getattr(args, flag) for flag in flags if getattr(args, flag) is not None}
     config = DubConfig(**{**vars(config), **overrides})  # checked again with the overrides
     load_preset(config.preset)  # a bad preset fails before anything runs

@@ -140,7 +140,7 @@ def build_app(synthesizer):
 
 def add_gui_command(subparsers) -> argparse.ArgumentParser:
     """The `gui` sub-parser; the command line adds the options every model command shares
-    (--model, --device, --quiet)."""
+    (--model, --device, --quiet) and those of the generating ones (--low-memory, --quantize)."""
     gui = subparsers.add_parser("gui", help="a local web page for voice cloning (needs gradio)")
     gui.add_argument("--preset", default="default", metavar="NAME|FILE",
                      help="fast, default (the reference's steps) or high; or a .yaml/.json of preset fields")
@@ -158,7 +158,8 @@ def run_gui(args: argparse.Namespace) -> None:
     from .pipeline import Synthesizer
 
     _say(args, "loading the models...")
-    synthesizer = Synthesizer.from_pretrained(args.model, preset=args.preset, device=args.device)
+    synthesizer = Synthesizer.from_pretrained(args.model, preset=args.preset, device=args.device,
+                                              low_memory=args.low_memory, quantize=args.quantize)
     app = build_app(synthesizer)
     try:
         # quiet: Gradio's start-up lines speak of launch() arguments (it still prints a --share link).

@@ -44,7 +44,7 @@ from .duration.control import FRAME_RATE_HZ, LengthRequest, resolve_frames
 from .duration.predictor import DurationPredictor, LengthQuery
 from .errors import ConfigError, UserError
 from .prompt import PromptAudio, load_prompt
-from .quantize import quantize_linear_layers
+from .quantize import QUANTIZATIONS, quantize_linear_layers
 from .sampling import SamplerSettings, make_generators
 from .text import TextFrontEnd
 from .text.sentences import chunk_text
@@ -54,7 +54,6 @@ MAX_TOTAL_SECONDS = 30.0  # prompt + one piece of target, as the models were tra
 CROSSFADE_FRAMES = 2  # 40 ms joins between pieces of a long text
 SAMPLING_MODES = ("fast", "reference")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
-QUANTIZATIONS = ("none", "int8")
 # The big models, each used by one stage: reading a prompt, T2S, S2A layer 1, S2A layers 2-12.
 SEMANTIC_MODELS = ("semantic_features", "semantic_codec")
 GENERATION_MODELS = ("t2s", "s2a_1layer", "s2a_full")

@@ -9,9 +9,14 @@ CPU. The audio is close to fp32's, not identical. Embeddings and norms stay floa
 from __future__ import annotations
 
 import warnings
+from typing import TYPE_CHECKING
 
-import torch
-from torch import nn
+if TYPE_CHECKING:
+    from torch import nn
+
+# The `quantize` options. (torch is imported on use: the command line reads these names before
+# it loads anything.)
+QUANTIZATIONS = ("none", "int8")
 
 
 def quantize_linear_layers(module: nn.Module) -> nn.Module:
@@ -22,6 +27,8 @@ def quantize_linear_layers(module: nn.Module) -> nn.Module:
         # dependency); it still works, and these notices would only alarm the user.
         warnings.filterwarnings("ignore", r"torch\.ao\.quantization is deprecated", DeprecationWarning)
         warnings.filterwarnings("ignore", r"(?s)torch\.quantize_per_tensor.*deprecated", UserWarning)
+        import torch
+        from torch import nn
         from torch.ao.quantization import quantize_dynamic
 
         return quantize_dynamic(module, {nn.Linear}, dtype=torch.qint8, inplace=True)

@@ -36,3 +36,29 @@ def test_clone_benchmark_times_every_stage_and_checks_the_ids(tiny_full_model, t
     assert results["fast/default/1:low"]["same_ids"] and results["fast/default/2:low"]["same_ids"]
     assert results["fast/default/2:low"]["x_batch1"] is not None and results["reference/default/1"]["x_batch1"] is None
     assert results["fast/fast/1:low,int8"]["stages_s"]["t2s"] > 0
+
+
+def test_gemm_floor_counts_the_products_of_the_t2s_layers():
+    """The floor's formula gives exactly the matrix-product FLOPs that torch counts in a T2S
+    pass at the official sizes (on the meta device: shapes only, no arithmetic)."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from maskvox.config import preset
+    from maskvox.t2s.model import T2SModel
+    from recipes.bench.gemm_floor import linear_flops
+
+    sizes = preset("official").t2s
+    with torch.device("meta"):
+        model = T2SModel(sizes)
+        ids, mask, t = torch.zeros(1, 350, dtype=torch.long), torch.ones(1, 350, dtype=torch.bool), torch.ones(1)
+        passes = {
+            78 + 150 + 350: lambda: model.conditional_embeddings(torch.zeros(1, 78, dtype=torch.long),
+                                                                 torch.zeros(1, 150, dtype=torch.long), ids, mask, t),
+            350: lambda: model.unconditional_embeddings(ids, mask, t),
+        }
+        for tokens, run_pass in passes.items():
+            with FlopCounterMode(display=False) as counter:
+                run_pass()
+            products = counter.get_flop_counts()["Global"][torch.ops.aten.mm]
+            assert products == linear_flops(tokens, sizes.hidden_size, sizes.num_layers)

@@ -25,6 +25,7 @@ from maskvox.audio import ACOUSTIC_RATE, resample
 from maskvox.cli import main
 from maskvox.dub.cues import Cue, parse_srt
 from maskvox.dub.job import CUE_FOLDER, REPORT_FILE, SUMMARY_FILE, DubConfig, fixed_groups, plan_tasks
+from maskvox.errors import UserError
 
 SOURCE_RATE = 44100
 CUE_COUNT = 32
@@ -295,9 +296,27 @@ def test_a_config_file_sets_the_job_and_flags_override_it(job, tmp_path, capsys)
     assert "unknown engine 'spark'" in capsys.readouterr().err
     from maskvox.cli import _build_parser, _dub_config
 
-    config.write_text("batch_size: 3\nseed: 5\n", encoding="utf-8")
+    config.write_text("batch_size: 3\nseed: 5\nquantize: int8\n", encoding="utf-8")
     args = _build_parser().parse_args(["dub", "--config", str(config), "--seed", "7"])
-    assert _dub_config(args) == DubConfig(batch_size=3, seed=7)
+    assert _dub_config(args) == DubConfig(batch_size=3, seed=7, quantize="int8")
+    args = _build_parser().parse_args(["dub", "--config", str(config), "--quantize", "none", "--low-memory"])
+    assert _dub_config(args) == DubConfig(batch_size=3, seed=5, quantize="none", low_memory=True)
+
+
+def test_the_jobs_memory_and_quantize_settings_reach_the_synthesizer(monkeypatch):
+    from maskvox.pipeline import Synthesizer
+
+    calls = []
+    monkeypatch.setattr(Synthesizer, "from_pretrained", lambda *args, **kwargs: calls.append((args, kwargs)))
+    DubConfig(model="m", preset="fast", device="cpu", low_memory=True, quantize="int8").load_synthesizer()
+    assert calls == [(("m",), {"preset": "fast", "device": "cpu", "low_memory": True, "quantize": "int8"})]
+    # int8 changes the audio, so a job resumed with another quantization redoes its cues; jobs
+    # begun before the option existed keep their identity.
+    assert DubConfig(quantize="int8").identity() != DubConfig().identity()
+    assert DubConfig(low_memory=True).identity() == DubConfig().identity() == {"model": "None", "preset": "default",
+                                                                            "seed": 0}
+    with pytest.raises(UserError, match="unknown quantization 'int4'"):
+        DubConfig(quantize="int4")
 
 
 def test_a_background_needs_a_single_source_recording(job, tmp_path, capsys):

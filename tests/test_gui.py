@@ -269,6 +269,7 @@ def test_gui_command_line_defaults():
     args = parser.parse_args(["gui"])
     assert (args.model, args.preset, args.device, args.host, args.port, args.share, args.quiet) == \
            (None, "default", "auto", "127.0.0.1", 7860, False, False)
+    assert (args.low_memory, args.quantize) == (False, "none")
     assert args.handler is run_gui
     args = parser.parse_args(["gui", "--model", "m", "--preset", "fast", "--port", "8000", "--quiet"])
     assert (args.model, args.preset, args.port, args.quiet) == ("m", "fast", 8000, True)
@@ -283,8 +284,8 @@ def test_gui_command_loads_the_model_and_serves_locally(monkeypatch, capsys):
 
     class Synthesizer:
         @staticmethod
-        def from_pretrained(location=None, preset="default", device="auto"):
-            loaded.append((location, preset, device))
+        def from_pretrained(location=None, preset="default", device="auto", low_memory=False, quantize="none"):
+            loaded.append((location, preset, device, low_memory, quantize))
             return StubSynthesizer()
 
     def launch(app, **options):  # serving for real is the page fixture's job
@@ -294,8 +295,8 @@ def test_gui_command_loads_the_model_and_serves_locally(monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "maskvox.pipeline", types.SimpleNamespace(Synthesizer=Synthesizer))
     monkeypatch.setattr(gradio.Blocks, "launch", launch)
     run_gui(argparse.Namespace(model="some/model", preset="high", device="cpu", host="127.0.0.1", port=7999,
-                               share=False, quiet=False))
-    assert loaded == [("some/model", "high", "cpu")]
+                               share=False, quiet=False, low_memory=True, quantize="int8"))
+    assert loaded == [("some/model", "high", "cpu", True, "int8")]
     [options] = launched
     assert (options["server_name"], options["server_port"], options["share"]) == ("127.0.0.1", 7999, False)
     assert capsys.readouterr().out == \
@@ -313,4 +314,4 @@ def test_gui_command_says_when_the_port_is_taken(monkeypatch):
         port = taken.getsockname()[1]
         with pytest.raises(UserError, match=f"cannot serve on 127.0.0.1:{port}"):
             run_gui(argparse.Namespace(model=None, preset="default", device="auto", host="127.0.0.1", port=port,
-                                       share=False, quiet=True))
+                                       share=False, quiet=True, low_memory=False, quantize="none"))

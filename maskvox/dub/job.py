@@ -42,6 +42,7 @@ from ..batch import read_records, write_records
 from ..fileio import remove_stale_temporaries, write_json
 from ..pipeline import CloneRequest
 from ..prompt import FRAME_SECONDS, MIN_PROMPT_SECONDS, frame_levels_db, speech_frames
+from ..quantize import QUANTIZATIONS
 from .cues import Cue, CueError, write_retimed_srt
 from .stretch import exact_length, fit_to_length
 
@@ -60,6 +61,8 @@ class DubConfig:
     model: str | None = None  # model folder or hub repo (default: the shipped demo)
     preset: str = "default"
     device: str = "auto"
+    low_memory: bool = False  # each big model held for its stage only (Synthesizer.from_pretrained)
+    quantize: str = "none"  # none or int8: T2S and S2A with int8 linear layers on the CPU (maskvox.quantize)
     # Cues generated together; None: 8 on a GPU, 1 on a CPU, where the models are compute-bound
     # and a batch only adds padding (recipes/dub/RESULTS.md).
     batch_size: int | None = None
@@ -76,6 +79,8 @@ class DubConfig:
     def __post_init__(self):
         if self.batch_size is not None and self.batch_size < 1:
             raise UserError(f"the batch size must be at least 1, got {self.batch_size}")
+        if self.quantize not in QUANTIZATIONS:
+            raise UserError(f"unknown quantization '{self.quantize}' (known: {', '.join(QUANTIZATIONS)})")
         if self.engine not in ENGINES:
             raise UserError(f"unknown engine '{self.engine}' (known: {', '.join(ENGINES)})")
         if self.ray_actors < 1 or self.ray_cpus_per_actor < 0 or self.ray_gpus_per_actor < 0:
@@ -93,8 +98,20 @@ class DubConfig:
         return GPU_BATCH_SIZE if on_gpu else 1
 
     def identity(self) -> dict:
-        """The settings that decide a cue's audio (the engine and batch size do not)."""
-        return {"model": str(self.model), "preset": self.preset, "seed": self.seed}
+        """The settings that decide a cue's audio (the engine, batch size and low memory do not).
+        quantize is named only when used, so jobs begun before it existed still resume."""
+        identity = {"model": str(self.model), "preset": self.preset, "seed": self.seed}
+        if self.quantize != "none":
+            identity["quantize"] = self.quantize
+        return identity
+
+    def load_synthesizer(self):
+        """The models this job generates with, on the device it names."""
+        from ..pipeline import Synthesizer
+        from ..tokenizer import pick_device
+
+        return Synthesizer.from_pretrained(self.model, preset=self.preset, device=pick_device(self.device),
+                                           low_memory=self.low_memory, quantize=self.quantize)
 
 
 # --- what each cue asks of the models ------------------------------------------------------------
@@ -244,13 +261,7 @@ def make_engine(config: DubConfig) -> Engine:
 
         return ray_engine(config)
 
-    def load_synthesizer():
-        from ..pipeline import Synthesizer
-        from ..tokenizer import pick_device
-
-        return Synthesizer.from_pretrained(config.model, preset=config.preset, device=pick_device(config.device))
-
-    return local_engine(load_synthesizer)
+    return local_engine(config.load_synthesizer)
 
 
 def local_engine(load_synthesizer: Callable[[], object]) -> Engine:

@@ -75,13 +75,10 @@ class _GroupActor:
     def __init__(self, config: DubConfig, threads: int | None):
         import torch
 
-        from ..pipeline import Synthesizer
-        from ..tokenizer import pick_device
         from .job import CueGenerator
 
         torch.set_num_threads(threads or max(1, int(config.ray_cpus_per_actor)))
-        synthesizer = Synthesizer.from_pretrained(config.model, preset=config.preset, device=pick_device(config.device))
-        self.generator = CueGenerator(synthesizer)
+        self.generator = CueGenerator(config.load_synthesizer())
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         results = [pickle.dumps(self.generator.generate(pickle.loads(tasks))) for tasks in batch["tasks"]]

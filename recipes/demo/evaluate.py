@@ -33,6 +33,7 @@ from tqdm import tqdm
 from maskvox.audio import ACOUSTIC_RATE, write_audio
 from maskvox.errors import UserError
 from maskvox.fileio import write_json, write_text
+from maskvox.quantize import QUANTIZATIONS
 
 from ..common.cli import exit_status, positive
 from ..common.manifest import Utterance, read_manifest
@@ -165,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True)
     parser.add_argument("--asr", default="whisper-tiny.en")
     parser.add_argument("--preset", default="default")
-    parser.add_argument("--quantize", default="none", choices=["none", "int8"], help="int8: dynamic int8 T2S/S2A")
+    parser.add_argument("--quantize", default="none", choices=QUANTIZATIONS, help="int8: dynamic int8 T2S/S2A")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
