@@ -41,6 +41,15 @@ class LengthRequest:
         if self.clamp is not None and not (0 < self.clamp[0] <= 1 <= self.clamp[1]):
             raise UserError(f"a length clamp must satisfy 0 < low <= 1 <= high, got {self.clamp}")
 
+    def requested_frames(self, natural_frames: float) -> float:
+        """`seconds` in frames, clamped to `clamp` x the natural length when a clamp is set
+        (unrounded: the reference's rule truncates, `resolve_frames` rounds)."""
+        frames = self.seconds * FRAME_RATE_HZ
+        if self.clamp is not None:
+            low, high = self.clamp
+            frames = min(max(frames, natural_frames * low), natural_frames * high)
+        return frames
+
 
 def resolve_frames(natural_frames: float, target_phones: int, request: LengthRequest = LengthRequest()) -> tuple[int, str]:
     """(frames, source): 'requested' when the user fixed the length, else 'natural'.
@@ -50,10 +59,7 @@ def resolve_frames(natural_frames: float, target_phones: int, request: LengthReq
     per phone cannot be spoken: a clear error.
     """
     if request.seconds is not None:
-        frames, source = request.seconds * FRAME_RATE_HZ, "requested"
-        if request.clamp is not None:
-            low, high = request.clamp
-            frames = min(max(frames, natural_frames * low), natural_frames * high)
+        frames, source = request.requested_frames(natural_frames), "requested"
     else:
         frames, source = natural_frames / request.speed, "natural"
     frames = round(frames)

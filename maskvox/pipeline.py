@@ -120,6 +120,10 @@ class CloneRequest:
     # slot, but never absurdly fast or slow)
     duration_clamp: tuple[float, float] | None = None
 
+    def length_request(self) -> LengthRequest:
+        """The length controls, checked (UserError)."""
+        return LengthRequest(seconds=self.duration, speed=self.speed, clamp=self.duration_clamp)
+
 
 @dataclass
 class CloneResult:
@@ -471,8 +475,7 @@ class Synthesizer:
         natural = self.duration.natural_frames(queries, seed=item.seed)
         item.natural_frames = sum(natural) - _overlap_frames(len(natural))
         all_phones = sum(len(phones) for phones in item.piece_phones)
-        length_request = LengthRequest(seconds=request.duration, speed=request.speed, clamp=request.duration_clamp)
-        total, how = resolve_frames(item.natural_frames, all_phones, length_request)  # too short: a clear error
+        total, how = resolve_frames(item.natural_frames, all_phones, request.length_request())  # too short: a clear error
         item.source = "requested" if how == "requested" else self.duration.source
         item.frames = _share(total + _overlap_frames(len(natural)), natural)
 
@@ -485,12 +488,8 @@ class Synthesizer:
                    for phones in item.piece_phones]
         item.natural_frames = float(sum(natural))
         if request.duration is not None:
-            total = request.duration * FRAME_RATE_HZ
-            if request.duration_clamp is not None:
-                low, high = request.duration_clamp
-                total = min(max(total, item.natural_frames * low), item.natural_frames * high)
-            shares = _share(int(total), natural)
-            item.frames, item.source = shares, "requested"
+            total = request.length_request().requested_frames(item.natural_frames)
+            item.frames, item.source = _share(int(total), natural), "requested"
         else:
             item.frames = [max(1, round(frames / request.speed)) for frames in natural]
             item.source = "rule"
@@ -628,7 +627,7 @@ def check_request(request: CloneRequest, sampling: str = "fast") -> None:
 
 def _read_texts(request: CloneRequest, reader: _PhoneReader) -> list[int]:
     """Check the controls and both texts; the target's phone ids."""
-    LengthRequest(seconds=request.duration, speed=request.speed)
+    request.length_request()
     if request.seed is not None and (isinstance(request.seed, bool) or not isinstance(request.seed, int)
                                      or not 0 <= request.seed < 2**63):
         raise UserError(f"the seed must be a non-negative integer, got {request.seed!r}")

@@ -371,6 +371,13 @@ def test_return_errors_keeps_a_bad_request_in_its_place_and_clamps_a_requested_l
     assert results[1].target_seconds == pytest.approx(1.25 * results[1].natural_seconds, abs=0.011)
 
 
+def test_a_bad_length_clamp_is_refused_with_the_other_controls_before_any_model():
+    request = CloneRequest(EXAMPLE_PROMPT, EXAMPLE_PROMPT_TEXT.read_text().strip(), "good morning", duration=2.0,
+                           duration_clamp=(1.2, 2.0))
+    with pytest.raises(UserError, match="a length clamp must satisfy 0 < low <= 1 <= high"):
+        pipeline_module.check_request(request)
+
+
 def test_prompts_given_as_samples_are_cached_by_their_content():
     samples = speechlike(1.5, 16000, seed=5)
     key = pipeline_module._prompt_key((samples, 16000), "text", "en")
