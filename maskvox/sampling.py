@@ -142,6 +142,16 @@ class _ItemDraws:
     def _uniform(self, b: int, shape: tuple[int, ...], device) -> torch.Tensor:
         return torch.rand(shape, generator=self.generators[b], device=device)
 
+    @staticmethod
+    def _noise(like: torch.Tensor, active, lengths, uniforms) -> torch.Tensor:
+        """Gumbel noise shaped like `like`: zero but over each active item's first n rows, where
+        `uniforms(b, n)` gives its uniforms."""
+        noise = torch.zeros_like(like)
+        for b, n in enumerate(lengths):
+            if active[b]:
+                noise[b, :n] = gumbel(uniforms(b, n).to(like.dtype))
+        return noise
+
     def choose(self, logits, temperature, greedy, active, lengths):
         vocabulary = logits.shape[-1]
         k = top_k_count(vocabulary, self.top_k_ratio)
@@ -149,22 +159,18 @@ class _ItemDraws:
         if greedy:
             choice = torch.zeros(values.shape[:-1], dtype=torch.long, device=values.device)
         else:
-            noise = torch.zeros_like(values)
-            for b, n in enumerate(lengths):
-                if active[b]:
-                    uniform = self._uniform(b, (n, vocabulary), values.device)
-                    noise[b, :n] = gumbel(uniform.gather(-1, indices[b, :n]).to(values.dtype))
+            def top_k_uniforms(b: int, n: int) -> torch.Tensor:  # drawn over the vocabulary, as the reference draws
+                return self._uniform(b, (n, vocabulary), values.device).gather(-1, indices[b, :n])
+
+            noise = self._noise(values, active, lengths, top_k_uniforms)
             choice = (values / max(temperature, 1e-10) + noise).argmax(dim=-1)
         ids = indices.gather(-1, choice[..., None])[..., 0]
         probabilities = values.softmax(dim=-1).gather(-1, choice[..., None])[..., 0]
         return ids, probabilities
 
     def confidence_noise(self, probabilities, active, lengths):
-        noise = torch.zeros_like(probabilities)
-        for b, n in enumerate(lengths):
-            if active[b]:
-                noise[b, :n] = gumbel(self._uniform(b, (n,), probabilities.device).to(probabilities.dtype))
-        return noise
+        return self._noise(probabilities, active, lengths,
+                           lambda b, n: self._uniform(b, (n,), probabilities.device))
 
 
 # predict(seq (B, T) ids, mask (B, T) bool True = masked, t) -> logits (B, T, V), guidance applied.
