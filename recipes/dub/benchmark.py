@@ -15,7 +15,6 @@ and every write. Results: `<out>/results.json` and a table on stdout.
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import random
 import sys
@@ -23,34 +22,31 @@ import time
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
 import torch
 
-from maskvox.audio import load_audio
+from maskvox.audio import load_audio, write_audio
+from maskvox.batch import read_records, write_records
 from maskvox.dub.cues import read_manifest
-from maskvox.dub.job import CueGenerator, DubConfig, local_engine, plan_tasks, run_dub_job
-from maskvox.fileio import resolve_relative, write_json
+from maskvox.dub.job import REPORT_FILE, CueGenerator, DubConfig, local_engine, plan_tasks, run_dub_job
+from maskvox.fileio import write_json
 from maskvox.pipeline import Synthesizer
 from maskvox.tokenizer import pick_device
+
+from ..common.cli import exit_status
+from ..common.manifest import Utterance
+from ..common.manifest import read_manifest as read_corpus
 
 EPISODE_RATE = 24000
 GAP_SECONDS = 0.4
 
 
-def read_corpus(path: Path) -> list[dict]:
-    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    for row in rows:
-        row["audio"] = str(resolve_relative(row["audio"], path.parent))
-    return rows
-
-
-def pick_sources(rows: list[dict], cues: int, seed: int) -> list[dict]:
+def pick_sources(rows: list[Utterance], cues: int, seed: int) -> list[Utterance]:
     """`cues` English utterances of 1.5-5 s, taken in turn from each English voice."""
     rng = random.Random(seed)
-    by_voice: dict[str, list[dict]] = {}
+    by_voice: dict[str, list[Utterance]] = {}
     for row in rows:
-        if row["language"] == "en" and 1.5 <= row["duration"] <= 5.0:
-            by_voice.setdefault(row["speaker"], []).append(row)
+        if row.language == "en" and 1.5 <= row.duration <= 5.0:
+            by_voice.setdefault(row.speaker, []).append(row)
     for utterances in by_voice.values():
         rng.shuffle(utterances)
     voices = sorted(by_voice)
@@ -58,34 +54,34 @@ def pick_sources(rows: list[dict], cues: int, seed: int) -> list[dict]:
     return picked
 
 
-def build_job(rows: list[dict], cues: int, out: Path, seed: int) -> Path:
+def build_job(rows: list[Utterance], cues: int, out: Path, seed: int) -> Path:
     """The episode (wav) and its manifest; returns the manifest."""
     sources = pick_sources(rows, cues, seed)
-    german = sorted((row for row in rows if row["language"] == "de"), key=lambda row: len(row["text"]))
+    german = sorted((row for row in rows if row.language == "de"), key=lambda row: len(row.text))
     step = max(1, len(german) // cues)
-    targets = sorted(german[::step][:cues], key=lambda row: len(row["text"]))
-    by_length = sorted(range(cues), key=lambda i: sources[i]["duration"])
-    target_of = {index: targets[rank]["text"] for rank, index in enumerate(by_length)}
+    targets = sorted(german[::step][:cues], key=lambda row: len(row.text))
+    by_length = sorted(range(cues), key=lambda i: sources[i].duration)
+    target_of = {index: targets[rank].text for rank, index in enumerate(by_length)}
     pieces, lines, start = [], [], GAP_SECONDS
     for index, row in enumerate(sources):
-        wav = load_audio(row["audio"], EPISODE_RATE)
+        wav = load_audio(row.audio, EPISODE_RATE)
         pieces += [np.zeros(round(GAP_SECONDS * EPISODE_RATE), np.float32), wav]
         end = start + wav.size / EPISODE_RATE
         lines.append({"id": f"cue{index:03d}", "audio": "episode.wav", "start": round(start, 3), "end": round(end, 3),
-                      "source_text": row["text"], "source_language": "en", "target_text": target_of[index],
-                      "target_language": "de", "speaker": row["speaker"]})
+                      "source_text": row.text, "source_language": "en", "target_text": target_of[index],
+                      "target_language": "de", "speaker": row.speaker})
         start = end + GAP_SECONDS
     out.mkdir(parents=True, exist_ok=True)
-    sf.write(str(out / "episode.wav"), np.concatenate(pieces + [np.zeros(EPISODE_RATE // 2, np.float32)]), EPISODE_RATE)
+    write_audio(out / "episode.wav", np.concatenate(pieces + [np.zeros(EPISODE_RATE // 2, np.float32)]), EPISODE_RATE)
     manifest = out / "cues.jsonl"
-    manifest.write_text("".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines), encoding="utf-8")
+    write_records(manifest, lines)
     return manifest
 
 
 def run(args) -> dict:
     torch.set_num_threads(args.threads)
     out = Path(args.out)
-    cues, errors = read_manifest(build_job(read_corpus(Path(args.manifest)), args.cues, out, args.seed))
+    cues, errors = read_manifest(build_job(read_corpus(args.manifest), args.cues, out, args.seed))
     assert not errors, errors
     synthesizer = Synthesizer.from_pretrained(args.model, preset=args.preset, device=pick_device(args.device))
     CueGenerator(synthesizer).generate(plan_tasks(cues[:1], args.seed))  # warm-up
@@ -98,7 +94,7 @@ def run(args) -> dict:
         summary = run_dub_job(cues, [], out / f"batch{batch_size}", config, local_engine(lambda: synthesizer),
                               progress=False, report=lambda message: print(message, file=sys.stderr))
         seconds = time.perf_counter() - started
-        records = [json.loads(line) for line in (out / f"batch{batch_size}" / "report.jsonl").read_text().splitlines()]
+        records = read_records(out / f"batch{batch_size}" / REPORT_FILE).values()
         fit_error_ms = max(abs(r["final_s"] - r["slot_s"]) * 1000 for r in records if r["status"] == "ok")
         runs.append({"batch_size": batch_size, "ok": summary.ok, "seconds": round(seconds, 2),
                      "cues_per_minute": round(summary.ok / seconds * 60, 2), "clamped": summary.clamped,
@@ -123,7 +119,7 @@ def print_table(result: dict) -> None:
               f"{r['clamped']} | {r['max_slot_error_ms']} |")
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--manifest", required=True, help="an offline-corpus manifest (recipes/offline_corpus)")
     parser.add_argument("--model", default="maskvox/assets/demo")
@@ -134,8 +130,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--device", default="cpu", help="cpu, cuda or auto")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="exp/dub/bench")
-    print_table(run(parser.parse_args(argv)))
+    args = parser.parse_args(argv)
+    return exit_status(lambda: print_table(run(args)))
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
