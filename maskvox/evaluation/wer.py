@@ -7,12 +7,21 @@ and Chinese is split into single characters. The corpus WER is the mean of the
 per-utterance WERs; the pooled WER (all errors over all reference words) is reported beside it.
 
 Languages Seed-TTS-eval does not score: Japanese is split into characters like Chinese;
-every other language is treated like English (word level, lowercased).
+every other language is treated like English (word level, lowercased with Unicode's rules, so
+"ÄPFEL" matches "äpfel"), with one fix that matters there and not in Seed-TTS-eval's en/zh:
+a typographic apostrophe before a letter (French "l’homme", Italian "dell’anno", Dutch "’s")
+becomes the ASCII one, which is kept, so it matches Whisper's "l'homme"; elsewhere ’ is a
+closing quote and is deleted. For every language the text is first put in Unicode NFC (a
+reference saved decomposed, "e" + U+0301, then matches Whisper's "é"), and the marks that
+neither string.punctuation nor zhon lists are deleted too: Spanish ¿ ¡, guillemets « » ‹ ›,
+the German low quote ‚ (its „ and “ are in zhon's set), the Unicode hyphens and Japanese ・.
 """
 
 from __future__ import annotations
 
+import re
 import string
+import unicodedata
 from dataclasses import dataclass
 
 # zhon.hanzi.punctuation (zhon 2.x), which Seed-TTS-eval adds to string.punctuation.
@@ -31,20 +40,38 @@ _CHINESE_PUNCTUATION = (
     "\ufe4f\ufe51\ufe54\u00b7"
     "\uff01\uff1f\uff61\u3002"  # stops
 )
+# Marks of the other languages that neither list holds (Seed-TTS-eval would keep them inside words;
+# they do not occur in its en/zh sets, so deleting them everywhere changes none of its figures).
+_OTHER_PUNCTUATION = (
+    "\u00bf\u00a1"  # Spanish inverted question and exclamation marks
+    "\u00ab\u00bb\u2039\u203a"  # guillemets, double and single
+    "\u201a"  # German single low quote
+    "\u2010\u2011"  # hyphen, non-breaking hyphen (deleted like "-")
+    "\u30fb"  # katakana middle dot
+)
 _KEPT = "'"
-_DELETED_PUNCTUATION = "".join(sorted(set(string.punctuation + _CHINESE_PUNCTUATION) - set(_KEPT)))
+_DELETED_PUNCTUATION = "".join(sorted(set(string.punctuation + _CHINESE_PUNCTUATION + _OTHER_PUNCTUATION)
+                                      - set(_KEPT)))
 _DELETE_PUNCTUATION = str.maketrans("", "", _DELETED_PUNCTUATION)
 
 # Scored one character per token (no spaces between words in these scripts).
 CHARACTER_LEVEL_LANGUAGES = ("zh", "ja")
+# The languages Seed-TTS-eval scores, normalised exactly as it does (its figures stay comparable).
+SEED_TTS_LANGUAGES = ("en", "zh")
+# ’ (right single quotation mark) or ʼ (modifier letter apostrophe) before a letter is an apostrophe.
+_TYPOGRAPHIC_APOSTROPHE = re.compile(r"[\u2019\u02bc](?=[^\W\d_])")
 
 
 def normalize_for_wer(text: str, language: str) -> str:
     """The text as Seed-TTS-eval compares it: tokens joined by single spaces.
 
     Seed-TTS-eval collapses runs of spaces once and leaves the rest to jiwer, which splits on
-    spaces after collapsing them; splitting on any whitespace gives the same tokens.
+    spaces after collapsing them; splitting on any whitespace (Python's, which includes the
+    no-break spaces of French typography) gives the same tokens.
     """
+    text = unicodedata.normalize("NFC", text)
+    if language not in SEED_TTS_LANGUAGES:
+        text = _TYPOGRAPHIC_APOSTROPHE.sub(_KEPT, text)
     text = text.translate(_DELETE_PUNCTUATION)
     if language in CHARACTER_LEVEL_LANGUAGES:
         return " ".join(char for char in text if not char.isspace())

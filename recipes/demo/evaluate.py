@@ -158,13 +158,16 @@ def format_table(results: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from maskvox.evaluation.asr import default_asr  # the same judge as `maskvox eval`
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--manifest", required=True, help="JSONL manifest of the held-out voices")
     parser.add_argument("--model", required=True, help="model folder (official layout) or hub repo")
     parser.add_argument("--voices", nargs="+", required=True, help="speakers of the manifest to score")
     parser.add_argument("--per-voice", type=positive, default=15)
     parser.add_argument("--out", required=True)
-    parser.add_argument("--asr", default="whisper-tiny.en")
+    parser.add_argument("--asr", default=default_asr(),
+                        help="ASR judge (default: whisper-base when installed, else whisper-tiny.en)")
     parser.add_argument("--preset", default="default")
     parser.add_argument("--quantize", default="none", choices=QUANTIZATIONS, help="int8: dynamic int8 T2S/S2A")
     parser.add_argument("--seed", type=int, default=0)

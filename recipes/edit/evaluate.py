@@ -526,6 +526,8 @@ def evaluate(args) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from maskvox.evaluation.asr import default_asr  # the same judge as `maskvox eval`
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--manifest", required=True, help="JSONL manifest of the held-out voices")
     parser.add_argument("--model", required=True, help="model folder (official layout) with an aligner")
@@ -533,7 +535,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--per-type", type=positive, default=20, help="edits of each type (default 20)")
     parser.add_argument("--out", required=True, help="output folder (a stopped run resumes in it)")
     parser.add_argument("--seed", type=int, default=0, help="picks the edits; edit n is generated with seed + n")
-    parser.add_argument("--asr", default="whisper-tiny.en")
+    parser.add_argument("--asr", default=default_asr(),
+                        help="ASR judge (default: whisper-base when installed, else whisper-tiny.en)")
     parser.add_argument("--preset", default="default")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--rough-spans", action="store_true",
