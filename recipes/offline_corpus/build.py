@@ -30,20 +30,22 @@ import re
 import shutil
 import subprocess
 import sys
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import soundfile as sf
-from tqdm import tqdm
 
 from maskvox.errors import UserError
 from maskvox.fileio import atomic_path
 
 from ..common.manifest import Utterance, write_manifest
+from .jobs import run_missing
+from .sources_real import LIBRIVOX_DIR, librivox_entries
+from .text import (  # noqa: F401  (re-exported: corpus v2's names)
+    FORTUNE_DIR, NORMAL_WORDS, SHORT_WORDS, TEXT_SOURCES, TextSource, deal, fortune_sentences, is_short,
+    split_sentences,
+)
 
-FORTUNE_DIR = Path("/usr/share/games/fortunes")
-LIBRIVOX_DIR = Path("/usr/share/pocketsphinx/test/data/librivox")
 LANGUAGES = ("en", "de")
 
 
@@ -132,87 +134,7 @@ HELD_OUT = frozenset(
 
 # --- text ---------------------------------------------------------------------------------
 
-
-@dataclass(frozen=True)
-class TextSource:
-    directory: Path
-    apt_package: str
-    letters: str  # the letters a sentence may use, as the body of a regex character class
-    language_name: str
-
-
-TEXT_SOURCES = {
-    "en": TextSource(FORTUNE_DIR, "fortunes", "A-Za-z", "English"),
-    "de": TextSource(FORTUNE_DIR / "de", "fortunes-de", "A-Za-zäöüÄÖÜß", "German"),
-}
-SHORT_WORDS = (2, 3)  # a short sentence, typically under two seconds of speech
-NORMAL_WORDS = (4, 24)
 SHORT_SHARE = 0.15  # of each voice's utterances; with 4-5 word sentences, ~19% are under 2 s
-
-# A sentence ends at . ? or ! before a capital, except after a title or an initial: "Dr. No",
-# "J. R. R. Tolkien" ("I" is a word, not an initial).
-SENTENCE_END = re.compile(r"(?<=[.?!])\s+(?=[A-ZÄÖÜ])")
-NOT_AN_END = re.compile(r"(\b(Mr|Mrs|Ms|Dr|St|Prof|Nr|Hr|Fr)|\b[A-HJ-Z])\.$")
-ATTRIBUTION = re.compile(r"^\s*--")  # "\t\t-- Mark Twain"
-
-
-def split_sentences(text: str) -> list[str]:
-    sentences: list[str] = []
-    for piece in SENTENCE_END.split(text):
-        if sentences and NOT_AN_END.search(sentences[-1]):
-            sentences[-1] += " " + piece
-        else:
-            sentences.append(piece)
-    return sentences
-
-
-def fortune_sentences(language: str = "en") -> list[str]:
-    """Clean sentences from one language's fortune databases, deduplicated, in a fixed order.
-
-    A fortune that is one clean line of at most NORMAL_WORDS[1] words is kept whole; longer or
-    partly unusable ones give their clean sentences. Clean: only plain letters and punctuation
-    (no digits, quotes or symbols the engines would spell out), no "NAME:" dialogue label.
-    """
-    source = TEXT_SOURCES[language]
-    if not source.directory.is_dir():
-        raise UserError(
-            f"no {source.language_name} fortune databases in {source.directory}: "
-            f"install them with `apt-get install {source.apt_package}`"
-        )
-    clean = re.compile(rf"^[{source.letters}][{source.letters} ,.'?!;:-]*[.?!]$")
-    label = re.compile(r"^\S+:")
-
-    def usable(sentence: str) -> bool:
-        words = len(sentence.split())
-        return (
-            SHORT_WORDS[0] <= words <= NORMAL_WORDS[1]
-            and bool(clean.match(sentence))
-            and not label.match(sentence)
-            and not NOT_AN_END.search(sentence)  # a fragment cut at "Dr." or an initial
-        )
-
-    seen, sentences = set(), []
-    for path in sorted(p for p in source.directory.iterdir() if p.is_file() and not p.suffix):
-        for entry in path.read_text(encoding="utf-8", errors="replace").split("\n%\n"):
-            lines = [line for line in entry.splitlines() if not ATTRIBUTION.match(line)]
-            text = " ".join(" ".join(lines).split())
-            for sentence in [text] if usable(text) else split_sentences(text):
-                if usable(sentence) and sentence not in seen:
-                    seen.add(sentence)
-                    sentences.append(sentence)
-    if not sentences:
-        raise UserError(f"no usable sentences in {source.directory}: reinstall `{source.apt_package}`")
-    return sentences
-
-
-def is_short(sentence: str) -> bool:
-    return len(sentence.split()) <= SHORT_WORDS[1]
-
-
-def deal(pool: list[str], voice_index: int, count: int) -> list[str]:
-    """The `voice_index`-th hand of `count` sentences; wraps around (reusing) past the end."""
-    start = voice_index * count
-    return [pool[(start + k) % len(pool)] for k in range(count)] if pool else []
 
 
 def texts_for_voices(voices: list[Voice], per_voice: int, seed: int) -> dict[Voice, list[str]]:
@@ -261,17 +183,7 @@ def synthesize(voice: Voice, text: str, target: Path) -> None:
 def synthesize_missing(jobs: list[Job], workers: int, quiet: bool) -> None:
     """Synthesize the jobs whose wav does not exist yet, `workers` engine processes at a time."""
     missing = [job for job in jobs if not job.wav.exists()]
-    progress = tqdm(total=len(missing), desc="synthesizing", unit="wav", disable=quiet)
-    with ThreadPoolExecutor(workers) as pool, progress as bar:
-        futures = [pool.submit(synthesize, job.voice, job.text, job.wav) for job in missing]
-        try:
-            for future in as_completed(futures):
-                future.result()
-                bar.update()
-        except BaseException:
-            for future in futures:  # stop quickly: do not start what is still queued
-                future.cancel()
-            raise
+    run_missing(missing, lambda job: synthesize(job.voice, job.text, job.wav), workers, quiet, "synthesizing")
 
 
 def check_engines(voices: list[Voice]) -> None:
@@ -291,21 +203,10 @@ def check_engines(voices: list[Voice]) -> None:
 
 
 def librivox_utterances() -> list[Utterance]:
-    transcription = LIBRIVOX_DIR / "transcription"
-    if not transcription.is_file():
-        return []
-    items = []
-    for line in transcription.read_text().splitlines():
-        match = re.match(r"^(.*)\s+\((\S+)\)\s*$", line.strip())
-        if not match:
-            continue
-        # Sphinx transcripts are lower case and wrapped in <s> ... </s>.
-        words, file_id = re.sub(r"</?s>", " ", match.group(1)).split(), match.group(2)
-        wav = LIBRIVOX_DIR / f"{file_id}.wav"
-        if wav.is_file() and words:
-            text = " ".join(words).capitalize() + "."
-            items.append(Utterance(file_id, str(wav), text, "en", "librivox_austen", sf.info(str(wav)).duration))
-    return items
+    return [
+        Utterance(file_id, str(wav), text, "en", "librivox_austen", sf.info(str(wav)).duration)
+        for file_id, wav, text in librivox_entries(LIBRIVOX_DIR)
+    ]
 
 
 def utterance(job: Job) -> Utterance:
