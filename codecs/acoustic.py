@@ -15,10 +15,14 @@ import torch
 from torch import nn
 
 from maskvox.config import AcousticCodecConfig, AcousticDecoderConfig, AcousticEncoderConfig
-from maskvox.errors import ConfigError
+from maskvox.errors import CheckpointError, ConfigError
 
 from .layers import ISTFTHead, Snake1d, VocosBackbone, WNConv1d, init_codec_weights
+from .mel_decoder import HifiganVocoder, MelDecoder
 from .quantize import QuantizerOutput, ResidualVQ
+
+
+VOCODERS = ("vocos", "hifigan")
 
 
 class ResidualUnit(nn.Module):
@@ -99,8 +103,11 @@ class AcousticDecoder(nn.Module):
             commitment=cfg.commitment,
             codebook_loss_weight=cfg.codebook_loss_weight,
             use_l2_normalize=cfg.use_l2_normalize,
+            dead_code_threshold=cfg.dead_code_threshold,
         )
-        self.model = VocosDecoder(cfg)
+        if cfg.vocoder not in VOCODERS:
+            raise ConfigError(f"acoustic_codec.decoder.vocoder must be one of {', '.join(VOCODERS)}, not {cfg.vocoder!r}")
+        self.model = MelDecoder(cfg) if cfg.vocoder == "hifigan" else VocosDecoder(cfg)
         self.apply(init_codec_weights)
 
     def quantize(self, latents: torch.Tensor, n_quantizers: int | None = None) -> QuantizerOutput:
@@ -112,7 +119,7 @@ class AcousticDecoder(nn.Module):
         return self.quantizer.vq2emb(codes, n_quantizers=n_quantizers)
 
     def forward(self, embeddings: torch.Tensor) -> torch.Tensor:
-        """(B, C, T) -> (B, 1, T * hop) waveform."""
+        """(B, C, T) -> (B, 1, T * hop) waveform; with the "hifigan" route, (B, 80, M) log mel."""
         return self.model(embeddings)
 
 
@@ -129,6 +136,9 @@ class AcousticCodec(nn.Module):
         self.cfg = cfg
         self.encoder = AcousticEncoder(cfg.encoder)
         self.decoder = AcousticDecoder(cfg.decoder)
+        # The "hifigan" route's pretrained generator: not in the codec's files, attached by
+        # maskvox.codecs.pretrained.load_acoustic_codec.
+        self.vocoder: HifiganVocoder | None = None
 
     @property
     def hop_length(self) -> int:
@@ -159,4 +169,10 @@ class AcousticCodec(nn.Module):
     @torch.no_grad()
     def decode(self, codes: torch.Tensor) -> torch.Tensor:
         """(B, T, n) codes -> (B, T * 480) waveform at 24 kHz."""
-        return self.decoder(self.decoder.vq2emb(codes.permute(2, 0, 1)))[:, 0, :]
+        decoded = self.decoder(self.decoder.vq2emb(codes.permute(2, 0, 1)))
+        if self.cfg.decoder.vocoder != "hifigan":
+            return decoded[:, 0, :]
+        if self.vocoder is None:
+            raise CheckpointError("this acoustic codec decodes through HiFi-GAN, which is not loaded: "
+                                  "load the codec with maskvox.codecs.pretrained.load_acoustic_codec")
+        return self.vocoder(decoded, codes.shape[1] * self.hop_length)

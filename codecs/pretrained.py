@@ -11,7 +11,11 @@ from maskvox.config import ModelConfig, SemanticFeaturesConfig
 from maskvox.errors import CheckpointError
 
 from .acoustic import AcousticCodec
+from .mel_decoder import HifiganVocoder
 from .semantic import STATS_PATH, SemanticCodec, SemanticFeatureExtractor, load_feature_stats
+from .whisper_features import WhisperFeatureExtractor, load_whisper_encoder
+
+WHISPER_BASE = "whisper-base"  # semantic_features.model naming the installed Whisper base
 
 
 def load_acoustic_codec(location: str | Path, cfg: ModelConfig | None = None, device: str = "cpu") -> AcousticCodec:
@@ -19,6 +23,10 @@ def load_acoustic_codec(location: str | Path, cfg: ModelConfig | None = None, de
     codec = build_on_meta(lambda: AcousticCodec(cfg.acoustic_codec))
     load_module(codec.encoder, official_file(location, "codec_encoder"))
     load_module(codec.decoder, official_file(location, "codec_decoder"))
+    if cfg.acoustic_codec.decoder.vocoder == "hifigan":
+        from .hifigan_data import load_hifigan
+
+        codec.vocoder = HifiganVocoder(load_hifigan())
     return codec.eval().to(device)
 
 
@@ -32,8 +40,43 @@ W2V_BERT_FILES = ["config.json", "model.safetensors", "preprocessor_config.json"
 
 
 def load_semantic_features(
-    cfg: SemanticFeaturesConfig, base: str | Path | None = None, device: str = "cpu"
-) -> SemanticFeatureExtractor:
+    cfg: SemanticFeaturesConfig, base: str | Path | None = None, device: str = "cpu", normalize: bool = True
+) -> SemanticFeatureExtractor | WhisperFeatureExtractor:
+    """The semantic feature extractor `cfg.kind` names: w2v-BERT (the official path) or Whisper.
+
+    `normalize=False` leaves the features as the encoder gives them (for computing the
+    statistics of a new encoder layer).
+    """
+    if cfg.kind == "whisper":
+        return _load_whisper_features(cfg, base, normalize).to(device)
+    if cfg.kind != "w2v-bert":
+        raise CheckpointError(f"semantic_features.kind must be w2v-bert or whisper, not {cfg.kind!r}")
+    return _load_w2v_bert_features(cfg, base, normalize).to(device)
+
+
+def _load_whisper_features(cfg: SemanticFeaturesConfig, base: str | Path | None, normalize: bool):
+    if cfg.model == WHISPER_BASE:
+        from maskvox.whisper_base import ensure_model
+
+        folder = ensure_model()
+    else:
+        folder = Path(_relative_to(cfg.model, base)).expanduser()
+    if not (folder / "model.bin").is_file():
+        raise CheckpointError(f"Whisper folder {folder} has no model.bin (CTranslate2 format)")
+    encoder = load_whisper_encoder(folder / "model.bin", cfg.layer)
+    width = encoder.shape.width
+    if normalize and cfg.stats:
+        mean, std = load_feature_stats(_relative_to(cfg.stats, base))
+    elif normalize:
+        raise CheckpointError("semantic_features.stats must name the statistics of the Whisper layer's features")
+    else:
+        mean, std = torch.zeros(width), torch.ones(width)
+    if mean.numel() != width:
+        raise CheckpointError(f"feature statistics have {mean.numel()} dimensions, the Whisper encoder {width}")
+    return WhisperFeatureExtractor(encoder, mean, std, cfg)
+
+
+def _load_w2v_bert_features(cfg: SemanticFeaturesConfig, base: str | Path | None, normalize: bool):
     """w2v-BERT 2.0 (or any Wav2Vec2-BERT checkpoint) cut after `cfg.layer` blocks.
 
     `base` is the model folder whose config named `cfg`: relative paths in `cfg` are
@@ -55,11 +98,13 @@ def load_semantic_features(
     load_module(model, files["model.safetensors"], keep_only_expected=True)
     fbank = SeamlessM4TFeatureExtractor.from_json_file(str(files["preprocessor_config.json"]))
     mean, std = load_feature_stats(_relative_to(cfg.stats, base) if cfg.stats else STATS_PATH)
+    if not normalize:
+        mean, std = torch.zeros_like(mean), torch.ones_like(std)
     if mean.numel() != config.hidden_size:
         raise CheckpointError(
             f"feature statistics have {mean.numel()} dimensions, the semantic model {config.hidden_size}"
         )
-    return SemanticFeatureExtractor(model.eval(), fbank, mean, std, cfg, full_config.num_hidden_layers).to(device)
+    return SemanticFeatureExtractor(model.eval(), fbank, mean, std, cfg, full_config.num_hidden_layers)
 
 
 def _relative_to(path: str, base: str | Path | None) -> str:

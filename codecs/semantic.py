@@ -49,6 +49,7 @@ class SemanticCodec(nn.Module):
             commitment=cfg.commitment,
             codebook_loss_weight=cfg.codebook_loss_weight,
             use_l2_normalize=True,
+            dead_code_threshold=cfg.dead_code_threshold,
         )
         self.apply(init_codec_weights)
 

@@ -40,6 +40,13 @@ class SemanticFeaturesConfig:
     stats: str = ""
     sample_rate: int = 16000
     frame_rate_hz: int = 50
+    # "w2v-bert": a transformers Wav2Vec2-BERT checkpoint (the official path). "whisper":
+    # Whisper's encoder from a CTranslate2 folder (model.bin); `model` "whisper-base" names
+    # the copy that maskvox's install joins from its pinned packages (the demo's encoder).
+    kind: str = "w2v-bert"
+    # Whisper only: "exact" encodes an input's own frames, "pad30" pads it with silence to
+    # Whisper's 30-second window first (codecs/whisper_features.py).
+    whisper_window: str = "exact"
 
 
 @dataclass
@@ -53,6 +60,7 @@ class SemanticCodecConfig:
     num_quantizers: int = 1
     commitment: float = 0.15
     codebook_loss_weight: float = 1.0
+    dead_code_threshold: float = 0.0  # training only, as AcousticDecoderConfig's
 
 
 @dataclass
@@ -79,6 +87,14 @@ class AcousticDecoderConfig:
     n_fft: int = 1920
     hop_size: int = 480
     padding: str = "same"
+    # "vocos": the official decoder (ISTFT head). "hifigan": the backbone predicts the log mel
+    # of the pretrained HiFi-GAN universal generator, which makes the waveform (the demo's
+    # route, codecs/mel_decoder.py); mel_refine_layers ConvNeXt blocks run at the mel rate.
+    vocoder: str = "vocos"
+    mel_refine_layers: int = 2
+    # Training only: codes picked less often than this (moving average per batch) move onto
+    # latents of the batch (codecs/quantize.py); 0 (the official codec) never moves them.
+    dead_code_threshold: float = 0.0
 
 
 @dataclass

@@ -36,6 +36,7 @@ from maskvox.config import AcousticCodecConfig
 from ..common.data import AudioDataConfig, AudioSegments, total_seconds
 from ..common.cli import forever, run_recipe
 from ..common.trainer import RunConfig, TrainingRun
+from .mel_route import MelRegressionLoss, PairedSegments
 
 
 @dataclass
@@ -68,10 +69,12 @@ class CodecGenerator(nn.Module):
         self.codec = AcousticCodec(cfg)
 
     def forward(self, wav: torch.Tensor):
-        """(B, N) -> reconstruction (B, N) and the quantizer output."""
+        """(B, N) -> reconstruction (B, N) and the quantizer output; with the "hifigan"
+        route the reconstruction is HiFi-GAN's log mel (B, 80, M)."""
         latents = self.codec.encoder(wav[:, None, :])
         vq = self.codec.decoder.quantize(latents)
-        return self.codec.decoder(vq.quantized)[:, 0, : wav.shape[-1]], vq
+        decoded = self.codec.decoder(vq.quantized)
+        return (decoded if self.codec.cfg.decoder.vocoder == "hifigan" else decoded[:, 0, : wav.shape[-1]]), vq
 
 
 def train(cfg: AcousticCodecTrainConfig) -> TrainingRun:
@@ -79,13 +82,20 @@ def train(cfg: AcousticCodecTrainConfig) -> TrainingRun:
     sample_rate = cfg.model.sample_rate
     hop = math.prod(cfg.model.encoder.up_ratios)
     segment = max(hop, round(cfg.data.segment_seconds * sample_rate / hop) * hop)
-    dataset = AudioSegments(cfg.data.train_manifest, sample_rate, segment, cfg.data, quiet=cfg.run.quiet)
+    mel_route = cfg.model.decoder.vocoder == "hifigan"
+    if mel_route:
+        dataset = PairedSegments(cfg.data.train_manifest, sample_rate, segment, cfg.data, quiet=cfg.run.quiet,
+                                 hop_size=hop)
+    else:
+        dataset = AudioSegments(cfg.data.train_manifest, sample_rate, segment, cfg.data, quiet=cfg.run.quiet)
     if run.is_main and not cfg.run.quiet:
         print(f"{len(dataset)} utterances, {total_seconds(dataset, sample_rate) / 60:.1f} min of audio", file=sys.stderr)
     loader = torch.utils.data.DataLoader(
         dataset, batch_size=cfg.data.batch_size, shuffle=True, drop_last=len(dataset) >= cfg.data.batch_size,
         num_workers=cfg.data.num_workers,
     )
+    if mel_route:
+        return train_mel_route(cfg, run, loader)
 
     generator = CodecGenerator(cfg.model)
     discriminator = CodecDiscriminator(cfg.discriminator)
@@ -101,14 +111,7 @@ def train(cfg: AcousticCodecTrainConfig) -> TrainingRun:
     run.track_ema(generator)
     run.resume()
 
-    def export() -> None:
-        codec = run.weights_for_export(generator).codec
-        write_model_folder(
-            cfg.export_dir or f"{cfg.run.exp_dir}/export",
-            {"codec_encoder": codec.encoder, "codec_decoder": codec.decoder},
-            lambda model_cfg: setattr(model_cfg, "acoustic_codec", cfg.model),
-        )
-
+    export = exporter(cfg, run, generator)
     weights = {
         "gen/mel": cfg.loss.mel_weight, "gen/vq": cfg.loss.vq_weight,
         "gen/adversarial": cfg.loss.adversarial_weight, "gen/feature_matching": cfg.loss.feature_matching_weight,
@@ -138,6 +141,47 @@ def train(cfg: AcousticCodecTrainConfig) -> TrainingRun:
         total = sum(weights[name] * value for name, value in losses.items())
         grad_norm = run.backward(total, g_optim, generator.parameters(), cfg.optim.grad_clip)
         g_sched.step()
+        run.update_ema(generator)
+        run.log(**losses, **{"gen/total": total, "gen/grad_norm": grad_norm})
+        run.maybe_save(export)
+    run.finish(export)
+    return run
+
+
+def exporter(cfg: AcousticCodecTrainConfig, run: TrainingRun, generator: CodecGenerator):
+    """The checkpoint's export: encoder and decoder in the official layout, into export_dir."""
+
+    def export() -> None:
+        codec = run.weights_for_export(generator).codec
+        write_model_folder(
+            cfg.export_dir or f"{cfg.run.exp_dir}/export",
+            {"codec_encoder": codec.encoder, "codec_decoder": codec.decoder},
+            lambda model_cfg: setattr(model_cfg, "acoustic_codec", cfg.model),
+        )
+
+    return export
+
+
+def train_mel_route(cfg: AcousticCodecTrainConfig, run: TrainingRun, loader) -> TrainingRun:
+    """The "hifigan" route: log-mel L1 (x mel_weight) + the quantizers' losses; no GAN."""
+    generator = CodecGenerator(cfg.model)
+    mel_loss = MelRegressionLoss().to(run.device)
+    optimizer = torch.optim.AdamW(generator.parameters(), lr=cfg.optim.lr, betas=tuple(cfg.optim.betas))
+    scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, cfg.optim.lr_decay)
+    generator, optimizer, loader, scheduler = run.prepare(generator, optimizer, loader, scheduler)
+    run.track_ema(generator)
+    run.resume()
+    export = exporter(cfg, run, generator)
+    batches = forever(loader)
+    generator.train()
+    for _ in run.steps():
+        wav, wav_22k = next(batches)
+        with run.accelerator.autocast():
+            mel, vq = generator(wav)
+            losses = {"gen/mel": mel_loss(mel, wav_22k), "gen/vq": vq.commitment_loss.sum() + vq.codebook_loss.sum()}
+        total = cfg.loss.mel_weight * losses["gen/mel"] + cfg.loss.vq_weight * losses["gen/vq"]
+        grad_norm = run.backward(total, optimizer, generator.parameters(), cfg.optim.grad_clip)
+        scheduler.step()
         run.update_ema(generator)
         run.log(**losses, **{"gen/total": total, "gen/grad_norm": grad_norm})
         run.maybe_save(export)

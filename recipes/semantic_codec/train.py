@@ -41,6 +41,7 @@ class SemanticDataConfig:
     segment_frames: int = 100  # 2 s at 50 Hz
     batch_size: int = 16
     feature_cache: str = ""  # empty: <exp_dir>/features
+    stats_items: int = 400  # utterances whose features give a new encoder layer's statistics
 
 
 @dataclass
@@ -76,6 +77,26 @@ def export_folder(cfg: SemanticCodecTrainConfig) -> str:
 
 def feature_path(cache: Path, item: Utterance) -> Path:
     return cache / f"{cache_stem(item)}.npy"
+
+
+def ensure_feature_stats(cfg: SemanticCodecTrainConfig, items: list[Utterance], run: TrainingRun) -> None:
+    """Write the statistics file `features.stats` names, when it does not exist yet: mean and
+    variance of the raw features of up to `data.stats_items` utterances (an even spread)."""
+    if not cfg.features.stats:
+        return  # the shipped w2v-BERT 2.0 layer-17 statistics
+    path = Path(cfg.features.stats)
+    path = path if path.is_absolute() else Path(export_folder(cfg)) / path
+    if run.is_main and not path.exists():
+        extractor = load_semantic_features(cfg.features, base=export_folder(cfg), device=str(run.device), normalize=False)
+        step = max(1, len(items) // cfg.data.stats_items)
+        total, squares, frames = 0.0, 0.0, 0
+        for item in tqdm(items[::step][: cfg.data.stats_items], desc="feature statistics", disable=cfg.run.quiet):
+            features = extractor([load_audio(item.audio, cfg.features.sample_rate)])[0][0].double()
+            total, squares, frames = total + features.sum(0), squares + (features ** 2).sum(0), frames + len(features)
+        mean = total / frames
+        with atomic_path(path) as tmp, open(tmp, "wb") as out:
+            np.savez(out, mean=mean.float().numpy(), var=(squares / frames - mean ** 2).float().numpy())
+    run.accelerator.wait_for_everyone()
 
 
 def extract_features(cfg: SemanticCodecTrainConfig, items: list[Utterance], cache: Path, run: TrainingRun) -> None:
@@ -129,6 +150,7 @@ def train(cfg: SemanticCodecTrainConfig) -> TrainingRun:
     items = read_manifest(cfg.data.train_manifest)
     cache = Path(cfg.data.feature_cache or f"{cfg.run.exp_dir}/features")
     cache.mkdir(parents=True, exist_ok=True)
+    ensure_feature_stats(cfg, items, run)
     extract_features(cfg, items, cache, run)
     dataset = FeatureCrops([feature_path(cache, item) for item in items], cfg.data.segment_frames)
     loader = torch.utils.data.DataLoader(

@@ -1,0 +1,61 @@
+"""Training data and loss of the "hifigan" decoder route (codecs/mel_decoder.py).
+
+The codec's decoder learns HiFi-GAN's log mel of the very audio it encoded, by regression:
+no discriminator and no waveform during training, which is what makes the route cheap on
+a CPU. Each item is a 24 kHz segment that starts on a codec frame and the same stretch at
+22.05 kHz (a codec frame is 20 ms at both rates: 480 and 441 samples), resampled with a
+margin on both sides so the cut has no edge effects, and long enough for every mel frame
+the decoder predicts.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import soxr
+import torch
+from torch.nn import functional as F
+
+from maskvox.codecs.hifigan import HifiganConfig, HifiganMel
+from maskvox.codecs.mel_decoder import CODEC_RATE, VOCODER_RATE, mel_frames, vocoder_samples_per_frame
+
+from ..common.data import AudioSegments
+
+MARGIN_FRAMES = 10  # 200 ms of context resampled on each side of a segment
+
+
+class PairedSegments(AudioSegments):
+    """Items: (segment (N,) at 24 kHz, the same stretch (M * 256,) at 22.05 kHz), N = T * hop."""
+
+    def __init__(self, *args, hop_size: int = 480, mel_hop: int = 256, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.hop_size, self.mel_hop = hop_size, mel_hop
+        self.frame_22k = vocoder_samples_per_frame(hop_size)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        wav, hop = self.waves[index], self.hop_size
+        frames = self.segment_samples // hop
+        margin = MARGIN_FRAMES * hop
+        # Zero margins, and room for at least one whole segment.
+        padded = F.pad(wav, (margin, margin + max(0, self.segment_samples - wav.numel())))
+        usable_frames = max(0, (wav.numel() - self.segment_samples) // hop)
+        start = int(torch.randint(0, usable_frames + 1, ()).item()) * hop
+        stretch = padded[start: start + self.segment_samples + 2 * margin]
+        gain = self.cfg.min_peak + (self.cfg.max_peak - self.cfg.min_peak) * torch.rand(())
+        resampled = soxr.resample(stretch.numpy(), CODEC_RATE, VOCODER_RATE, quality="HQ")
+        first = MARGIN_FRAMES * self.frame_22k
+        length = mel_frames(frames, hop, self.mel_hop) * self.mel_hop
+        target = torch.from_numpy(np.ascontiguousarray(resampled[first: first + length], dtype=np.float32))
+        return stretch[margin: margin + self.segment_samples] * gain, target * gain
+
+
+class MelRegressionLoss(torch.nn.Module):
+    """L1 between predicted and true HiFi-GAN log mel: (B, 80, M) and (B, M * 256) -> scalar."""
+
+    def __init__(self, cfg: HifiganConfig | None = None):
+        super().__init__()
+        self.mel = HifiganMel(cfg or HifiganConfig())
+
+    def forward(self, predicted: torch.Tensor, wav_22k: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            target = self.mel(wav_22k)
+        return F.l1_loss(predicted.float(), target)
