@@ -33,6 +33,7 @@ def test_the_judge_hears_the_recording_and_not_a_random_codecs_resynthesis(tiny_
                  "--asr", "whisper-base"]) == 0
     summary = json.loads(out.with_suffix(".summary.json").read_text())
     assert summary["wer_recording"] == 0 and summary["wer_resynthesis"] >= 0.9
+    assert summary["cer_recording"] == 0 < summary["cer_resynthesis"]
     assert summary["wer_ratio"] is None  # no ratio to a perfect recording
     assert summary["similarity_to_recording"] < 0.8
 

@@ -1,40 +1,44 @@
 #!/usr/bin/env bash
-# Train the demo checkpoint end to end on offline speech, then pack and score it.
+# The demo checkpoint's training campaign: corpus v3, then every model, then pack and score.
 #
-#   recipes/demo/run.sh              # every stage, 0 to 9 (4a included)
-#   recipes/demo/run.sh 5 7          # stages 5 to 7 only
-#   recipes/demo/run.sh 4a 4a        # the aligner only
+#   recipes/demo/run.sh              # every stage, 0 to 9
+#   recipes/demo/run.sh 1 1          # the acoustic codec only (resumes where it stopped)
+#   recipes/demo/run.sh 0a 0a        # the Whisper check of the human transcripts only
 #
 # Every stage resumes where it stopped (the recipes keep checkpoints; extraction and corpus
-# building skip what is written), so the whole script can simply be run again after a stop.
-# The GPU is used when there is one (run.device auto); nothing needs it. Stages:
-#   0 corpus   offline voices -> data/corpus_v2 (train / held-out voices)
-#   1 codec    acoustic codec (24 kHz, 12 x 1024 RVQ)        -> exp/demo/model/acoustic_codec
-#   2 duration phone shards + duration predictor               -> exp/demo/model/duration_model
-#   3 encoder  Wav2Vec2-BERT, small, phone CTC                 -> exp/demo/model/semantic_features
-#   4 semantic semantic codec over the encoder's block 3       -> exp/demo/model/semantic_codec
-#   4a aligner CTC phone head over block 3, stage 4's features -> exp/demo/model/aligner
-#   5 tokens   semantic + acoustic ids of every utterance      -> data/tokens_demo/train
-#   6 t2s      T2S                                             -> exp/demo/model/t2s_model
-#   7 s2a      S2A, one model for all 12 layers                -> exp/demo/model/s2a_model
-#   8 export   fp16 copy, at most 60 MB                        -> maskvox/assets/demo
-#   9 eval     held-out voices: recordings, resynthesis, clones -> exp/demo/eval
+# building skip what is written), so the script can simply be run again after a stop, on a
+# CPU in the background (nice, OMP_NUM_THREADS=1) for as long as the campaign lasts. The GPU is
+# used when there is one (run.device auto); nothing needs it. Stages:
+#   0  corpus    human + synthetic speech, 7 languages      -> data/corpus_v3 (install_assets.sh first)
+#   0a check     Whisper base against the human transcripts  -> data/corpus_v3 (resumable, ~3 CPU-hours)
+#   1  codec     acoustic codec, HiFi-GAN mel route           -> exp/demo3/model/acoustic_codec
+#   2  duration  phone shards + duration predictor            -> exp/demo3/model/duration_model
+#   3  semantic  semantic codec over Whisper base block 4      -> exp/demo3/model/semantic_codec
+#   4a aligner   CTC phone head over the same features        -> exp/demo3/model/aligner
+#   5  tokens    semantic + acoustic ids of every utterance   -> data/tokens_demo3/train
+#   6  t2s       T2S                                          -> exp/demo3/model/t2s_model
+#   7  s2a       S2A, one model for all 12 layers             -> exp/demo3/model/s2a_model
+#   8  export    fp16 copy, at most 60 MB                     -> maskvox/assets/demo
+#   9  eval      held-out voices: recordings, resynthesis, clones -> exp/demo3/eval
 set -euo pipefail
 first=${1:-0}
 last=${2:-9}
-corpus=${CORPUS:-data/corpus_v2}
-model=${MODEL:-exp/demo/model}
-tokens=${TOKENS:-data/tokens_demo}
+corpus=${CORPUS:-data/corpus_v3}
+model=${MODEL:-exp/demo3/model}
+tokens=${TOKENS:-data/tokens_demo3}
 python=${PYTHON:-python}
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
 
-# Stage 4a (added after the others were numbered) runs between 4 and 5: order by ten times the number.
+# Stages 0a and 4a (added after the others were numbered) run after 0 and 4: order by ten times the number.
 order() { case "$1" in *a) echo $(( ${1%a} * 10 + 5 )) ;; *) echo $(( $1 * 10 )) ;; esac; }
 stage() { [ "$(order "$1")" -ge "$(order "$first")" ] && [ "$(order "$1")" -le "$(order "$last")" ]; }
 say() { echo "== stage $*" >&2; }
 
 if stage 0; then say "0: corpus"
-  $python -m recipes.offline_corpus.build --out "$corpus" --per-voice 150 --languages en,de
+  $python -m recipes.offline_corpus.build_v3 --out "$corpus" --check-asr none
+fi
+if stage 0a; then say "0a: Whisper check of the human transcripts"
+  $python -m recipes.offline_corpus.build_v3 --out "$corpus" --check-asr whisper-base
 fi
 if stage 1; then say "1: acoustic codec"
   $python -m recipes.acoustic_codec.train --config recipes/acoustic_codec/configs/demo.yaml \
@@ -42,16 +46,12 @@ if stage 1; then say "1: acoustic codec"
 fi
 if stage 2; then say "2: duration"
   for split in train heldout; do
-    $python -m recipes.token_shards.extract --manifest "$corpus/$split.jsonl" --ids no --out "data/phones_demo/$split"
+    $python -m recipes.token_shards.extract --manifest "$corpus/$split.jsonl" --ids no --out "data/phones_demo3/$split"
   done
   $python -m recipes.duration.train --config recipes/duration/configs/default.yaml \
-    --set data.train_shards=data/phones_demo/train --set run.exp_dir=exp/demo/duration --set export_dir="$model"
+    --set data.train_shards=data/phones_demo3/train --set run.exp_dir=exp/demo3/duration --set export_dir="$model"
 fi
-if stage 3; then say "3: semantic encoder"
-  $python -m recipes.semantic_encoder.train --config recipes/semantic_encoder/configs/demo.yaml \
-    --set data.train_manifest="$corpus/train.jsonl" --set export_dir="$model"
-fi
-if stage 4; then say "4: semantic codec"
+if stage 3; then say "3: semantic codec"
   $python -m recipes.semantic_codec.train --config recipes/semantic_codec/configs/demo.yaml \
     --set data.train_manifest="$corpus/train.jsonl" --set export_dir="$model"
 fi
@@ -74,11 +74,13 @@ if stage 8; then say "8: export"
   $python -m recipes.demo.export --model "$model" --out maskvox/assets/demo --readme recipes/demo/CHECKPOINT.md
 fi
 if stage 9; then say "9: evaluation"
+  $python -m recipes.acoustic_codec.evaluate --model maskvox/assets/demo --manifest "$corpus/heldout.jsonl" \
+    --speakers librivox_austen fillets_nl_small fillets_cs_linuxer1 fillets_cs_linuxer2 flite_slt pico_en_GB \
+    --per-speaker 10 --out exp/demo3/eval/codec.jsonl
   $python -m recipes.demo.evaluate --manifest "$corpus/heldout.jsonl" --model maskvox/assets/demo \
-    --voices flite_slt_d100 flite_slt_d115_f150 espeakng_en_us_m3_s175_p50 espeakng_en_gb_f3_s170_p55 \
-    --per-voice 15 --out exp/demo/eval
-  $python -m recipes.duration.evaluate --shards data/phones_demo/heldout --model maskvox/assets/demo \
-    --out exp/demo/eval/duration.json
+    --voices flite_slt pico_en_GB --per-voice 8 --out exp/demo3/eval/clone
+  $python -m recipes.duration.evaluate --shards data/phones_demo3/heldout --model maskvox/assets/demo \
+    --out exp/demo3/eval/duration.json
   $python -m recipes.aligner.evaluate --manifest "$corpus/heldout.jsonl" --model maskvox/assets/demo \
-    --limit 25 --out exp/demo/eval/aligner.json
+    --limit 25 --out exp/demo3/eval/aligner.json
 fi

@@ -44,7 +44,6 @@ from ..common.cli import exit_status, positive
 from ..common.manifest import Utterance, read_manifest
 
 SAMPLE_RATE = 16000
-BLANK = 1023  # the phone vocabulary's padding id, the CTC blank (as the aligner uses it)
 
 
 # --- candidates -----------------------------------------------------------------------------
@@ -142,18 +141,25 @@ def edit_distance(a: np.ndarray, b: np.ndarray) -> int:
     return int(previous[-1])
 
 
+def compact_targets(targets: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], int]:
+    """Phone ids renumbered 1..P over the phones that occur (0 is the CTC blank); returns P + 1."""
+    phones = sorted({int(p) for t in targets.values() for p in t})
+    index = {phone: n + 1 for n, phone in enumerate(phones)}
+    return {key: np.array([index[int(p)] for p in t], dtype=np.int64) for key, t in targets.items()}, len(phones) + 1
+
+
 def greedy_ctc(log_probs: torch.Tensor) -> np.ndarray:
-    """(T, V) -> the best path's labels, repeats merged and blanks removed."""
+    """(T, V) -> the best path's labels, repeats merged and blanks (0) removed."""
     best = log_probs.argmax(-1).numpy()
-    keep = np.r_[True, best[1:] != best[:-1]] & (best != BLANK)
+    keep = np.r_[True, best[1:] != best[:-1]] & (best != 0)
     return best[keep]
 
 
 def train_ctc_probe(inputs: list[torch.Tensor], targets: list[np.ndarray], make_layer, steps: int, seed: int):
-    """Fit `make_layer()` (inputs -> 1024 phone logits) with CTC; batches of 16 utterances."""
+    """Fit `make_layer()` (inputs -> phone logits, blank 0) with CTC; batches of 16 utterances."""
     torch.manual_seed(seed)
     layer = make_layer()
-    optimizer = torch.optim.Adam(layer.parameters(), lr=2e-3)
+    optimizer = torch.optim.Adam(layer.parameters(), lr=5e-3)
     rng = np.random.default_rng(seed)
     for _ in range(steps):
         batch = rng.choice(len(inputs), size=min(16, len(inputs)), replace=False)
@@ -162,7 +168,7 @@ def train_ctc_probe(inputs: list[torch.Tensor], targets: list[np.ndarray], make_
         flat = torch.from_numpy(np.concatenate([targets[i] for i in batch]))
         loss = torch.nn.functional.ctc_loss(
             log_probs, flat, torch.tensor([len(inputs[i]) for i in batch]),
-            torch.tensor([len(targets[i]) for i in batch]), blank=BLANK, zero_infinity=True)
+            torch.tensor([len(targets[i]) for i in batch]), blank=0, zero_infinity=True)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -207,7 +213,7 @@ def score(name: str, train: list[Encoded], train_targets, test: list[Encoded], t
     norm = lambda e: (torch.from_numpy(e.features).float() - mean) / std
     width = train_frames.shape[1]
     linear = train_ctc_probe([norm(e) for e in train], train_targets,
-                             lambda: torch.nn.Linear(width, BLANK + 1), args.steps, args.seed)
+                             lambda: torch.nn.Linear(width, args.classes), args.steps, args.seed)
     result = {"candidate": name, "dim": width, "per_features": phone_error_rate(linear, [norm(e) for e in test], test_targets)}
 
     if train[0].units is None:  # no codec: k-means units of the z-normalised frames
@@ -217,7 +223,7 @@ def score(name: str, train: list[Encoded], train_targets, test: list[Encoded], t
     else:
         unit_of = lambda e: e.units
         size, result["units_from"] = int(max(e.units.max() for e in train + test)) + 1, "codec"
-    table = lambda: torch.nn.Sequential(torch.nn.Embedding(size, 64), torch.nn.Linear(64, BLANK + 1))
+    table = lambda: torch.nn.Sequential(torch.nn.Embedding(size, 64), torch.nn.Linear(64, args.classes))
     to_ids = lambda e: torch.from_numpy(unit_of(e)).long()
     unit_probe = train_ctc_probe([to_ids(e) for e in train], train_targets, table, args.steps, args.seed)
     result["per_units"] = phone_error_rate(unit_probe, [to_ids(e) for e in test], test_targets)
@@ -238,7 +244,7 @@ def score(name: str, train: list[Encoded], train_targets, test: list[Encoded], t
 def run(args) -> dict:
     train_items = pick(read_manifest(args.train), args.languages, args.train_items, args.seed)
     test_items = pick(read_manifest(args.test), args.languages, args.test_items, args.seed + 1)
-    targets = phone_targets(train_items + test_items, quiet=args.quiet)
+    targets, args.classes = compact_targets(phone_targets(train_items + test_items, quiet=args.quiet))
     train_items = [u for u in train_items if u.id in targets]
     test_items = [u for u in test_items if u.id in targets]
     train_wavs = [load_audio(u.audio, SAMPLE_RATE) for u in train_items]
@@ -280,7 +286,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--languages", type=lambda s: s.split(","), default=["en"])
     parser.add_argument("--train-items", type=positive, default=600)
     parser.add_argument("--test-items", type=positive, default=150)
-    parser.add_argument("--steps", type=positive, default=1500, help="probe training steps")
+    parser.add_argument("--steps", type=positive, default=3000, help="probe training steps")
     parser.add_argument("--units", type=positive, default=512, help="k-means centroids for candidates without a codec")
     parser.add_argument("--shift-cents", type=int, default=400)
     parser.add_argument("--seed", type=int, default=0)
