@@ -30,7 +30,7 @@ import torch
 from safetensors.torch import save_file
 
 from maskvox.checkpoint import build_on_meta, check_state_dict, load_module
-from maskvox.errors import CheckpointError, ModelNotAvailableError, UserError
+from maskvox.errors import CheckpointError, ModelNotAvailableError, exit_status_of
 from maskvox.fileio import atomic_path, write_json
 
 from .hifigan import HifiganConfig, HifiganGenerator, fold_weight_norm
@@ -159,15 +159,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="a generator_universal.pth.tar (default: the installed package's)")
     parser.add_argument("--quiet", action="store_true", help="print nothing on success")
     args = parser.parse_args(argv)
-    try:
-        convert(args.dest, source=args.source, quiet=args.quiet)
-    except UserError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return err.exit_code
-    except OSError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
-    return 0
+    return exit_status_of(lambda: convert(args.dest, source=args.source, quiet=args.quiet))
 
 
 if __name__ == "__main__":

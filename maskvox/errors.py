@@ -4,6 +4,9 @@ Each carries a one-line message; the command line prints that line and exits non
 Bugs raise ordinary exceptions.
 """
 
+import sys
+from typing import Callable
+
 
 def memory_kind(error: BaseException) -> str | None:
     """"memory" or "GPU memory" when `error` means the machine ran out (CUDA's comes as a
@@ -55,3 +58,17 @@ class NothingToPronounceError(TextError):
 
 class FrontEndUnavailableError(TextError):
     """A language whose G2P tools or data files are not installed (the message says how)."""
+
+
+def exit_status_of(action: Callable[[], object]) -> int:
+    """Run a small command's `action`: 0, or one `error: ...` line on stderr and a non-zero
+    status (the UserError's own, 1 for a file system error)."""
+    try:
+        action()
+    except UserError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return err.exit_code
+    except OSError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    return 0

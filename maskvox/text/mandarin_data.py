@@ -24,7 +24,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from maskvox.errors import FrontEndUnavailableError, UserError
+from maskvox.errors import FrontEndUnavailableError, exit_status_of
 
 SDIST_REQUIREMENT = "maskgct==0.0.19"
 # Where the files sit inside the sdist (after its top-level `maskgct-0.0.19/` folder).
@@ -216,15 +216,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sdist", type=Path, default=None, help="an already-downloaded maskgct-0.0.19.tar.gz")
     parser.add_argument("--quiet", action="store_true", help="print nothing on success")
     args = parser.parse_args(argv)
-    try:
-        fetch(args.dest, quiet=args.quiet, sdist=args.sdist)
-    except UserError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return err.exit_code
-    except OSError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
-    return 0
+    return exit_status_of(lambda: fetch(args.dest, quiet=args.quiet, sdist=args.sdist))
 
 
 if __name__ == "__main__":
