@@ -23,6 +23,7 @@ from .quantize import QuantizerOutput, ResidualVQ
 
 
 VOCODERS = ("vocos", "hifigan")
+ENCODERS = ("dac", "mel")
 
 
 class ResidualUnit(nn.Module):
@@ -75,6 +76,42 @@ class AcousticEncoder(nn.Module):
 
     def forward(self, wav: torch.Tensor) -> torch.Tensor:
         return self.block(wav)
+
+
+class MelEncoder(nn.Module):
+    """(B, 1, N) waveform at 24 kHz -> (B, out_channels, N / 480) latents, from a log mel.
+
+    For the "hifigan" decoder route, which predicts a mel spectrogram and leaves the phase to
+    HiFi-GAN: the encoder then needs the spectrum only, and reading a 100 Hz log mel (1024-point
+    STFT, hop 240, Slaney bands up to 12 kHz) costs a fraction of the DAC encoder's full-rate
+    convolutions. A stride-2 convolution brings it to the codec's 50 Hz: N / 240 + 1 mel frames
+    give ceil(N / 480) latent frames.
+    """
+
+    def __init__(self, cfg: AcousticEncoderConfig):
+        super().__init__()
+        self.mel_bins = cfg.mel_bins
+        self.down = nn.Conv1d(cfg.mel_bins, cfg.mel_dim, kernel_size=4, stride=2, padding=1)
+        self.backbone = VocosBackbone(cfg.mel_dim, cfg.mel_dim, 3 * cfg.mel_dim, cfg.mel_layers)
+        self.out = nn.Linear(cfg.mel_dim, cfg.out_channels)
+        self.hop_length = math.prod(cfg.up_ratios)
+        # Made on first use: not in the files, and a module built on the meta device loads.
+        self._filters: torch.Tensor | None = None
+
+    def log_mel(self, wav: torch.Tensor) -> torch.Tensor:
+        """(B, N) -> (B, mel_bins, N // 240 + 1)."""
+        if self._filters is None or self._filters.device != wav.device:
+            from .hifigan import slaney_mel_filterbank
+
+            filters = slaney_mel_filterbank(24000, 1024, self.mel_bins, 0.0, 12000.0)
+            self._filters = torch.from_numpy(filters).to(wav.device)
+        window = torch.hann_window(1024, device=wav.device)
+        spectrum = torch.stft(wav.float(), 1024, self.hop_length // 2, window=window, return_complex=True).abs()
+        return torch.log(torch.clamp(self._filters @ spectrum, min=1e-5))
+
+    def forward(self, wav: torch.Tensor) -> torch.Tensor:
+        hidden = self.backbone(self.down(self.log_mel(wav[:, 0])))  # (B, T, mel_dim)
+        return self.out(hidden).transpose(1, 2)
 
 
 class VocosDecoder(nn.Module):
@@ -134,7 +171,9 @@ class AcousticCodec(nn.Module):
                 f"{math.prod(cfg.encoder.up_ratios)} samples per frame, the decoder's hop_size is {cfg.decoder.hop_size}"
             )
         self.cfg = cfg
-        self.encoder = AcousticEncoder(cfg.encoder)
+        if cfg.encoder.kind not in ENCODERS:
+            raise ConfigError(f"acoustic_codec.encoder.kind must be one of {', '.join(ENCODERS)}, not {cfg.encoder.kind!r}")
+        self.encoder = MelEncoder(cfg.encoder) if cfg.encoder.kind == "mel" else AcousticEncoder(cfg.encoder)
         self.decoder = AcousticDecoder(cfg.decoder)
         # The "hifigan" route's pretrained generator: not in the codec's files, attached by
         # maskvox.codecs.pretrained.load_acoustic_codec.

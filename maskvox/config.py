@@ -69,6 +69,13 @@ class AcousticEncoderConfig:
     up_ratios: tuple[int, ...] = (3, 4, 5, 8)
     out_channels: int = 256
     use_tanh: bool = False
+    # "dac": the official convolutional encoder over the waveform. "mel": a log mel (100 Hz,
+    # mel_bins bands) -> stride-2 convolution -> ConvNeXt blocks (mel_dim wide), for the
+    # "hifigan" decoder route, which only needs the spectrum back (codecs/acoustic.py).
+    kind: str = "dac"
+    mel_bins: int = 100
+    mel_dim: int = 256
+    mel_layers: int = 4
 
 
 @dataclass

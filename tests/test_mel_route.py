@@ -61,6 +61,17 @@ def test_the_decoder_predicts_80_bands_at_the_mel_rate_and_needs_its_vocoder_to_
         codec.decode(codes)
 
 
+def test_the_mel_encoder_gives_one_latent_per_480_samples():
+    cfg = AcousticEncoderConfig(kind="mel", mel_bins=20, mel_dim=16, mel_layers=1)
+    codec = AcousticCodec(AcousticCodecConfig(encoder=cfg, decoder=AcousticDecoderConfig(
+        vocos_dim=32, vocos_intermediate_dim=64, vocos_num_layers=1, vocoder="hifigan"))).eval()
+    for samples in (480 * 50, 480 * 50 - 100, 480 * 3):
+        wav = torch.randn(2, samples)
+        assert codec.encode(wav).shape == (2, -(-samples // 480), 12)
+    with pytest.raises(ConfigError, match="encoder.kind must be one of dac, mel"):
+        AcousticCodec(AcousticCodecConfig(encoder=AcousticEncoderConfig(kind="wav2vec")))
+
+
 def test_an_unknown_vocoder_is_a_config_error():
     with pytest.raises(ConfigError, match="vocoder must be one of vocos, hifigan"):
         AcousticCodec(AcousticCodecConfig(decoder=AcousticDecoderConfig(vocoder="griffin-lim")))
@@ -86,7 +97,8 @@ def test_a_short_training_run_exports_a_codec_that_decodes_at_24_khz(tmp_path, t
     manifest.write_text(json.dumps({"id": "p", "audio": str(EXAMPLE_PROMPT)}) + "\n")
     config = tmp_path / "mel.json"
     config.write_text(json.dumps({
-        "model": {"encoder": {"d_model": 4}, "decoder": {"vocos_dim": 32, "vocos_intermediate_dim": 64,
+        "model": {"encoder": {"kind": "mel", "mel_bins": 20, "mel_dim": 16, "mel_layers": 1},
+                  "decoder": {"vocos_dim": 32, "vocos_intermediate_dim": 64,
                                                          "vocos_num_layers": 1, "vocoder": "hifigan"}},
         "data": {"segment_seconds": 0.4, "batch_size": 2},
         "run": {"exp_dir": str(tmp_path / "exp"), "max_steps": 6, "log_every": 3, "save_every": 3,
