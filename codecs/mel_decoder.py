@@ -21,6 +21,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from maskvox.audio import resample
 from maskvox.config import AcousticDecoderConfig
 
 from .hifigan import HifiganGenerator
@@ -85,13 +86,11 @@ class HifiganVocoder(nn.Module):
 
     @torch.no_grad()
     def forward(self, mel: torch.Tensor, samples: int) -> torch.Tensor:
-        import soxr
-
         with torch.autocast(mel.device.type, dtype=torch.bfloat16, enabled=self.uses_bf16(mel.device)):
             wav = self.generator(mel)
         wav = wav[:, 0].float().cpu().numpy()
         out = np.zeros((wav.shape[0], samples), dtype=np.float32)
         for row, item in enumerate(wav):
-            resampled = soxr.resample(item, VOCODER_RATE, CODEC_RATE, quality="HQ")[:samples]
+            resampled = resample(item, VOCODER_RATE, CODEC_RATE)[:samples]
             out[row, : resampled.size] = resampled
         return torch.from_numpy(out).to(mel.device)

@@ -32,6 +32,8 @@ from torch.nn import functional as F
 from maskvox.config import SemanticFeaturesConfig
 from maskvox.errors import CheckpointError
 
+from .hifigan import slaney_mel_filterbank
+
 SAMPLE_RATE = 16000
 MEL_HOP = 160  # 100 mel frames per second; the second convolution halves it to 50
 WINDOWS = ("exact", "pad30")
@@ -203,11 +205,8 @@ class WhisperLogMel(nn.Module):
 
     def __init__(self, mel_bands: int = 80):
         super().__init__()
-        from transformers.audio_utils import mel_filter_bank
-
-        filters = mel_filter_bank(num_frequency_bins=201, num_mel_filters=mel_bands, min_frequency=0.0,
-                                  max_frequency=8000.0, sampling_rate=SAMPLE_RATE, norm="slaney", mel_scale="slaney")
-        self.register_buffer("filters", torch.from_numpy(filters.T.astype(np.float32)), persistent=False)
+        filters = slaney_mel_filterbank(SAMPLE_RATE, 400, mel_bands, 0.0, 8000.0)
+        self.register_buffer("filters", torch.from_numpy(filters), persistent=False)
         self.register_buffer("window", torch.hann_window(400), persistent=False)
 
     def forward(self, wav: torch.Tensor) -> torch.Tensor:

@@ -11,10 +11,10 @@ the decoder predicts.
 from __future__ import annotations
 
 import numpy as np
-import soxr
 import torch
 from torch.nn import functional as F
 
+from maskvox.audio import resample
 from maskvox.codecs.hifigan import HifiganConfig, HifiganMel
 from maskvox.codecs.mel_decoder import CODEC_RATE, VOCODER_RATE, mel_frames, vocoder_samples_per_frame
 
@@ -41,7 +41,7 @@ class PairedSegments(AudioSegments):
         start = int(torch.randint(0, usable_frames + 1, ()).item()) * hop
         stretch = padded[start: start + self.segment_samples + 2 * margin]
         gain = self.cfg.min_peak + (self.cfg.max_peak - self.cfg.min_peak) * torch.rand(())
-        resampled = soxr.resample(stretch.numpy(), CODEC_RATE, VOCODER_RATE, quality="HQ")
+        resampled = resample(stretch.numpy(), CODEC_RATE, VOCODER_RATE)
         first = MARGIN_FRAMES * self.frame_22k
         length = mel_frames(frames, hop, self.mel_hop) * self.mel_hop
         target = torch.from_numpy(np.ascontiguousarray(resampled[first: first + length], dtype=np.float32))
