@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import subprocess
 import sys
 import tempfile
@@ -94,6 +95,16 @@ class WhisperCandidate:
         with torch.no_grad():
             states = self.extractor.encode_one(torch.from_numpy(wav), all_layers=True)
         return [Encoded(states[layer - 1].numpy()) for layer in self.layers]
+
+
+CANDIDATE = re.compile(r"^(model:.+|whisper:[1-9](-[1-9])?(:(exact|pad30))?)$")
+
+
+def candidate_spec(spec: str) -> str:
+    """An argparse type: the candidate's form is checked before anything loads."""
+    if not CANDIDATE.match(spec):
+        raise argparse.ArgumentTypeError(f"candidate {spec!r}: use model:FOLDER or whisper:LAYERS[:exact|pad30]")
+    return spec
 
 
 def make_candidate(spec: str):
@@ -282,7 +293,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--train", required=True, help="manifest of the probe's training speakers")
     parser.add_argument("--test", required=True, help="manifest of held-out speakers")
-    parser.add_argument("--candidates", nargs="+", required=True)
+    parser.add_argument("--candidates", nargs="+", required=True, type=candidate_spec)
     parser.add_argument("--languages", type=lambda s: s.split(","), default=["en"])
     parser.add_argument("--train-items", type=positive, default=600)
     parser.add_argument("--test-items", type=positive, default=150)
