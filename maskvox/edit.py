@@ -1,4 +1,4 @@
-"""Speech editing by masked regeneration (SPEC §6): change words, keep the rest of the recording.
+"""Speech editing by masked regeneration: change words, keep the rest of the recording.
 
     result = synth.edit("in.wav", "the cat sat on the mat", "the dog sat on the mat", seed=0)
     result.audio, result.sample_rate, result.spans   # spans: seconds of input and output

@@ -63,7 +63,7 @@ GENERATION_MODELS = ("t2s", "s2a_1layer", "s2a_full")
 
 @dataclass
 class InferencePreset:
-    """Decoding steps and guidance of T2S and S2A (SPEC §5: defaults are the reference's)."""
+    """Decoding steps and guidance of T2S and S2A (the defaults are the reference's)."""
 
     t2s_steps: int = 25
     s2a_steps: tuple[int, ...] = (25, 10, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1)  # per acoustic layer

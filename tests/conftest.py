@@ -21,7 +21,7 @@ torch.set_num_threads(1)
 @pytest.fixture(scope="session")
 def reference_dir() -> Path:
     if not factories.REFERENCE_DIR.is_dir():
-        pytest.fail(f"reference data not found at {factories.REFERENCE_DIR}: the repository's sibling folder shared/reference is needed")
+        pytest.fail(f"reference data not found at {factories.REFERENCE_DIR}: it is part of the repository (tests/data/reference); restore it with git checkout")
     return factories.REFERENCE_DIR
 
 

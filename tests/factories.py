@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-REFERENCE_DIR = REPO_ROOT.parent / "shared" / "reference"
+REFERENCE_DIR = REPO_ROOT / "tests" / "data" / "reference"
 EXAMPLE_PROMPT = REPO_ROOT / "egs" / "clone" / "prompt.wav"
 EXAMPLE_PROMPT_TEXT = REPO_ROOT / "egs" / "clone" / "prompt.txt"
 

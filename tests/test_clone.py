@@ -1,5 +1,5 @@
 """The clone pipeline end to end on CPU with tiny random models: lengths, seeds, batching,
-long text, prompt handling, the batch job, and every bad input of SPEC §10."""
+long text, prompt handling, the batch job, and every bad input a clone must refuse."""
 
 import json
 import shutil
@@ -232,7 +232,7 @@ def test_batch_job_redoes_an_item_whose_wav_is_gone(tiny_full_model, tmp_path):
     assert np.array_equal(sf.read(out_dir / "a.wav")[0], first)
 
 
-# -- Must show 3: every bad input of SPEC §10 ------------------------------------------------------
+# -- Must show 3: every bad input a clone must refuse ------------------------------------------------------
 
 def bad_wavs(tmp_path):
     rate = 16000

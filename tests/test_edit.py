@@ -1,4 +1,4 @@
-"""Speech editing (SPEC §6, issue 8) on CPU with tiny random models and a random aligner:
+"""Speech editing (issue 8) on CPU with tiny random models and a random aligner:
 the word diff and its frame plan, exact samples outside the edits, the command line, the
 RealEdit batch form and bad input. The shipped demo aligner's accuracy is tested in
 test_aligner.py; the demo's edits are measured by recipes/edit/evaluate.py."""

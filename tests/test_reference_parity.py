@@ -1,6 +1,6 @@
 """Parity with the reference implementation on the golden vectors.
 
-The golden folder (MASKVOX_GOLDEN, default ../shared/reference/golden/mini_seed0) holds,
+The golden folder (MASKVOX_GOLDEN, default tests/data/reference/golden/mini_seed0) holds,
 per module, a config, weights in the official key layout, inputs and the reference's
 intermediate and output arrays. Each module is built from the folder's config.json,
 loaded strictly, and every `out_*` / `mid_*` / `step_*` / `sample_out_*` array of its .npz

@@ -2,7 +2,7 @@
 
 This reproduces `chinese_to_ipa` of the MaskGCT reference front-end (Amphion
 `models/tts/maskgct/g2p/g2p/mandarin.py`) byte for byte, bugs included; each copied quirk is
-marked "quirk" and refers to /work/shared/reference/G2P_NOTES.md ("Mandarin"). The steps are:
+marked "quirk" and refers to tests/data/reference/G2P_NOTES.md ("Mandarin"). The steps are:
 
 1. numbers → Chinese words (cn2an), punctuation → ASCII, everything else dropped;
 2. jieba words, regrouped around 一 / 不 / 儿;

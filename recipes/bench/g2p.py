@@ -1,6 +1,6 @@
 """Time the text front-end per language: first call (tools loading) and warm sentences.
 
-    OMP_NUM_THREADS=1 python -m recipes.bench.g2p --cases ../shared/reference/g2p_cases.jsonl
+    OMP_NUM_THREADS=1 python -m recipes.bench.g2p --cases tests/data/reference/g2p_cases.jsonl
 
 Reads every non-error sentence of a `{lang, text}` JSONL file with `normalization` set as asked
 and prints one JSON object: per language the first call's seconds, then, after one untimed
