@@ -62,11 +62,12 @@ class DurationPredictor:
         self.steps, self.cfg_scale, self.temperature, self.batch_size = steps, cfg_scale, temperature, batch_size
 
     @classmethod
-    def from_pretrained(cls, location: str | Path, device: str | torch.device = "cpu", **options) -> "DurationPredictor":
+    def from_pretrained(cls, location: str | Path, device: str | torch.device = "cpu", model_cfg=None,
+                        **options) -> "DurationPredictor":
         """The duration model of a model folder or hub repo; the rule alone when it has none
         (the official checkpoints have none). A folder whose config names a duration model
-        but lacks its weights is a CheckpointError."""
-        cfg = load_model_config(location).duration
+        but lacks its weights is a CheckpointError. `model_cfg`: the location's ModelConfig, if read already."""
+        cfg = (model_cfg or load_model_config(location)).duration
         if cfg is None:
             return cls(None, **options)
         model = load_module(build_on_meta(lambda: DurationModel(cfg)), official_file(location, "duration"))

@@ -6,33 +6,22 @@ torch and the models load only when a name that needs them is touched.
 
 from __future__ import annotations
 
-import importlib
+from .lazy import lazy_names
 
 __version__ = "0.1.0"
 
 # public name -> the module that defines it
 _PUBLIC = {
     "Synthesizer": "maskvox.pipeline",
-    "CloneRequest": "maskvox.pipeline",
+    "CloneRequest": "maskvox.request",
     "EditRequest": "maskvox.edit",
     "edit_speech": "maskvox.edit",
-    "DubConfig": "maskvox.dub",
-    "run_dub_job": "maskvox.dub",
+    "DubConfig": "maskvox.dub.config",
+    "run_dub_job": "maskvox.dub.job",
     "SpeechTokenizer": "maskvox.tokenizer",
     "TextFrontEnd": "maskvox.text",
     "SamplerSettings": "maskvox.sampling",
 }
 
 __all__ = ["__version__", *_PUBLIC]
-
-
-def __getattr__(name: str):
-    if name not in _PUBLIC:
-        raise AttributeError(f"module 'maskvox' has no attribute {name!r}")
-    value = getattr(importlib.import_module(_PUBLIC[name]), name)
-    globals()[name] = value  # later look-ups skip this function
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_PUBLIC))
+__getattr__, __dir__ = lazy_names(__name__, _PUBLIC, globals())

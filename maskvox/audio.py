@@ -78,12 +78,18 @@ def resample(wav: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:
 
 def load_audio(path: str | Path, sample_rate: int) -> np.ndarray:
     """Read, check for NaN/Inf and emptiness, downmix and resample: (samples,) float32."""
+    return load_audio_rates(path, (sample_rate,))[0]
+
+
+def load_audio_rates(path: str | Path, sample_rates: tuple[int, ...]) -> list[np.ndarray]:
+    """`load_audio` at several rates, the file read and decoded once."""
     data, rate = read_audio(path)
     if data.size == 0:
         raise AudioError(f"{path} contains no audio samples")
     if not np.isfinite(data).all():
         raise AudioError(f"{path} contains NaN or infinite samples")
-    return resample(to_mono(data), rate, sample_rate)
+    mono = to_mono(data)
+    return [resample(mono, rate, sample_rate) for sample_rate in sample_rates]
 
 
 def check_audio(

@@ -9,13 +9,11 @@ Output folder: `<id>.wav` per item and `results.jsonl` (one record per item, in 
 order: status ok/failed, lengths, seed, timings, error). The results file is rewritten
 atomically after every batch and each wav is written whole before its record says ok, so
 a stopped job loses at most the batch in flight; run again and items already ok are kept
-(`force` redoes them). A bad line fails alone, with its line number.
+(`force` redoes them; maskvox.jobs). A bad line fails alone, with its line number.
 """
 
 from __future__ import annotations
 
-import json
-import re
 import secrets
 import sys
 from dataclasses import dataclass
@@ -24,12 +22,11 @@ from typing import Callable
 
 from .audio import write_audio
 from .errors import UserError
-from .fileio import resolve_relative, write_text
+from .fileio import resolve_relative
+from .jobs import RESULTS_FILE, SAFE_ID, JobRecords, json_object_line
 from .pipeline import CloneRequest, Synthesizer
 
-RESULTS_FILE = "results.jsonl"
 ITEM_FIELDS = {"id", "prompt", "prompt_text", "text", "language", "prompt_language", "duration", "speed", "seed"}
-SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
 @dataclass
@@ -64,21 +61,6 @@ def read_items(path: str | Path, default_language: str = "en", default_seed: int
     return items
 
 
-def json_object_line(line: str, fields) -> dict:
-    """One line of a JSON-lines list: an object whose keys are all among `fields`, or a UserError."""
-    try:
-        record = json.loads(line)
-    except json.JSONDecodeError as err:
-        raise UserError(f"not valid JSON ({err.msg})") from None
-    if not isinstance(record, dict):
-        raise UserError("expected a JSON object")
-    unknown = sorted(set(record) - set(fields))
-    if unknown:
-        names = ", ".join(f"'{name}'" for name in unknown)
-        raise UserError(f"unknown field{'s' if len(unknown) > 1 else ''} {names} (known: {', '.join(fields)})")
-    return record
-
-
 def _parse_line(line: str, folder: Path, default_language: str, default_seed: int | None) -> tuple[str, CloneRequest]:
     record = json_object_line(line, sorted(ITEM_FIELDS))
     for name in ("id", "prompt", "prompt_text", "text"):
@@ -106,30 +88,6 @@ def _optional(record: dict, name: str, kinds):
     return value
 
 
-def read_results(folder: Path) -> dict[str, dict]:
-    """The records of an earlier run, by id (none if there was no run)."""
-    return read_records(folder / RESULTS_FILE)
-
-
-def read_records(path: Path) -> dict[str, dict]:
-    """A JSON-lines file of records with an `id` each, by id (none if there is no file)."""
-    if not path.is_file():
-        return {}
-    records = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            record = json.loads(line)
-            records[record["id"]] = record
-        except (json.JSONDecodeError, KeyError, TypeError):
-            continue  # the file is written atomically; a stray line is just ignored
-    return records
-
-
-def write_records(path: Path, records: list[dict]) -> None:
-    """Records as JSON lines, written atomically."""
-    write_text(path, "".join(json.dumps(record, ensure_ascii=False) + "\n" for record in records))
-
-
 def run_clone_batch(
     items: list[BatchItem],
     out_dir: Path,
@@ -142,27 +100,27 @@ def run_clone_batch(
     """Run the items not already done; returns every record by id."""
     from tqdm import tqdm
 
-    out_dir.mkdir(parents=True, exist_ok=True)
-    records = read_results(out_dir)
+    records = JobRecords(out_dir / RESULTS_FILE, "wav", [f"{item.id}.wav" for item in items])
     for item in items:
         if item.error:
             report(f"line {item.line}: {item.error}")
             records[item.id] = _failed(item, item.error)
-    todo = [item for item in items if item.request is not None and (force or not _done(records.get(item.id), out_dir))]
+    todo = [item for item in items if item.request is not None and (force or not records.done(item.id))]
+    order = [item.id for item in items]  # the records in the items file's order, then ids no longer listed
     if todo:
         synthesizer = load_synthesizer()
         with tqdm(total=len(todo), desc="clone", unit="item", disable=not progress) as bar:
             for start in range(0, len(todo), batch_size):
                 group = todo[start : start + batch_size]
                 _run_group(synthesizer, group, out_dir, records, batch_size, report)
-                write_results(out_dir, items, records)
+                records.save(order)
                 bar.update(len(group))
-    write_results(out_dir, items, records)
-    return records
+    records.save(order)
+    return records.by_id
 
 
-def _run_group(synthesizer: Synthesizer, group: list[BatchItem], out_dir: Path, records: dict, batch_size: int,
-               report) -> None:
+def _run_group(synthesizer: Synthesizer, group: list[BatchItem], out_dir: Path, records: JobRecords,
+               batch_size: int, report) -> None:
     ready = []
     for item in group:
         try:
@@ -180,10 +138,6 @@ def _run_group(synthesizer: Synthesizer, group: list[BatchItem], out_dir: Path, 
                             "error": None}
 
 
-def _done(record: dict | None, out_dir: Path) -> bool:
-    return bool(record) and record.get("status") == "ok" and (out_dir / str(record.get("wav"))).is_file()
-
-
 def _describe(item: BatchItem) -> dict:
     request = item.request
     described = {"id": item.id, "line": item.line}
@@ -198,10 +152,3 @@ def _describe(item: BatchItem) -> dict:
 
 def _failed(item: BatchItem, error: str) -> dict:
     return {**_describe(item), "status": "failed", "wav": None, "error": error}
-
-
-def write_results(out_dir: Path, items: list[BatchItem], records: dict[str, dict]) -> None:
-    """All records, the items file's first, in its order; then records of ids no longer listed."""
-    listed = [item.id for item in items]
-    order = [i for i in listed if i in records] + [i for i in records if i not in set(listed)]
-    write_records(out_dir / RESULTS_FILE, [records[i] for i in order])

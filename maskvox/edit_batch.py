@@ -21,10 +21,10 @@ from pathlib import Path
 from typing import Callable
 
 from .audio import write_audio
-from .batch import read_results, write_results
 from .edit import EditRequest
 from .errors import UserError
 from .fileio import resolve_relative
+from .jobs import RESULTS_FILE, JobRecords
 
 REQUIRED_COLUMNS = ("orig_transcript", "new_transcript")
 RECORDED_COLUMNS = ("orig_masked_span", "new_masked_span", "type")
@@ -84,13 +84,13 @@ def run_edit_batch(items: list[EditItem], out_dir: Path, load_synthesizer: Calla
     """Edit the rows not already done; returns every record by id."""
     from tqdm import tqdm
 
-    out_dir.mkdir(parents=True, exist_ok=True)
-    records = read_results(out_dir)
+    records = JobRecords(out_dir / RESULTS_FILE, "out", [f"{item.id}.wav" for item in items])
     for item in items:
         if item.error:
             report(f"line {item.line}: {item.error}")
             records[item.id] = _record(item, "failed", error=item.error)
-    todo = [item for item in items if item.request is not None and (force or not _done(records.get(item.id), out_dir))]
+    todo = [item for item in items if item.request is not None and (force or not records.done(item.id))]
+    order = [item.id for item in items]
     synthesizer = load_synthesizer() if todo else None
     for item in tqdm(todo, desc="edit", unit="row", disable=not progress):
         try:
@@ -102,9 +102,9 @@ def run_edit_batch(items: list[EditItem], out_dir: Path, load_synthesizer: Calla
         except UserError as err:
             report(f"line {item.line} ({item.id}): {err}")
             records[item.id] = _record(item, "failed", error=str(err))
-        write_results(out_dir, items, records)
-    write_results(out_dir, items, records)
-    return records
+        records.save(order)
+    records.save(order)
+    return records.by_id
 
 
 def output_subtype(path: str | Path, subtype: str | None) -> str | None:
@@ -114,10 +114,6 @@ def output_subtype(path: str | Path, subtype: str | None) -> str | None:
 
     extension = Path(path).suffix.lstrip(".").upper()
     return subtype if subtype and extension and sf.check_format(extension, subtype) else None
-
-
-def _done(record: dict | None, out_dir: Path) -> bool:
-    return bool(record) and record.get("status") == "ok" and (out_dir / str(record.get("out"))).is_file()
 
 
 def _record(item: EditItem, status: str, out: str | None = None, error: str | None = None, **details) -> dict:

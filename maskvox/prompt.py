@@ -17,7 +17,7 @@ from typing import Callable
 
 import numpy as np
 
-from .audio import ACOUSTIC_RATE, SEMANTIC_RATE, check_audio, load_audio, resample
+from .audio import ACOUSTIC_RATE, SEMANTIC_RATE, check_audio, load_audio_rates, resample
 from .errors import AudioError
 from .text.sentences import split_sentences
 
@@ -74,7 +74,8 @@ def load_prompt(
 
 def _read_both_rates(source, name: str) -> tuple[np.ndarray, np.ndarray]:
     if isinstance(source, (str, Path)):
-        return load_audio(source, SEMANTIC_RATE), load_audio(source, ACOUSTIC_RATE)
+        wav_16k, wav_24k = load_audio_rates(source, (SEMANTIC_RATE, ACOUSTIC_RATE))
+        return wav_16k, wav_24k
     wav, rate = source
     wav = np.asarray(wav, dtype=np.float32)
     if wav.ndim == 2:  # (samples, channels)

@@ -99,11 +99,13 @@ class SpeechTokenizer:
         return self.semantic_codec is not None
 
     @classmethod
-    def from_pretrained(cls, location: str | Path, device: str = "cpu", semantic: str = "auto") -> "SpeechTokenizer":
-        """semantic: "auto" (load it if available), "yes" (required), "no"."""
+    def from_pretrained(cls, location: str | Path, device: str = "cpu", semantic: str = "auto",
+                        cfg=None) -> "SpeechTokenizer":
+        """semantic: "auto" (load it if available), "yes" (required), "no". `cfg`: the
+        location's ModelConfig when the caller has read it already."""
         from maskvox.codecs.pretrained import load_acoustic_codec, load_semantic_codec, load_semantic_features
 
-        cfg = load_model_config(location)
+        cfg = cfg or load_model_config(location)
         acoustic = load_acoustic_codec(location, cfg, device)
         if semantic == "no":
             return cls(acoustic, semantic_note="semantic ids not asked for")

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from maskvox.align import Aligner, PhoneCTCHead, forced_align, split_words, transcript_words, word_key
+from maskvox.aligner import Aligner, PhoneCTCHead, forced_align, split_words, transcript_words, word_key
 from maskvox.checkpoint import default_model_location, load_model_config
 from maskvox.config import AlignerConfig
 from maskvox.errors import UnsupportedLanguageError, UserError
@@ -135,6 +135,7 @@ def test_words_of_unspaced_scripts_and_unsupported_languages():
 
 # -- the recipe -----------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_tiny_recipe_trains_resumes_and_exports_an_aligner(tmp_path, tiny_model, flite):
     texts = ["Good morning.", "The dog ran home.", "Red and blue.", "She sells sea shells.",
              "Open the door.", "Time to go."]
@@ -179,6 +180,7 @@ def test_recipe_errors_are_one_line(tmp_path, capsys):
 
 # -- the shipped demo aligner ---------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_shipped_aligner_finds_word_boundaries_of_unseen_flite_sentences(tmp_path, flite):
     model = default_model_location()
     items = synthesise(SLT, UNSEEN_SENTENCES, tmp_path)

@@ -2,9 +2,12 @@
 
 import json
 
+import pytest
+
 from recipes.bench.masked_models import main as bench_main
 
 
+@pytest.mark.slow
 def test_benchmark_writes_every_figure(tmp_path):
     out = tmp_path / "bench.json"
     assert bench_main(["--preset", "tiny", "--prompt-seconds", "0.4", "--target-seconds", "0.4", "--phones", "8",
@@ -18,6 +21,7 @@ def test_benchmark_writes_every_figure(tmp_path):
         assert all(value > 0 for key, value in figures.items() if key.endswith("_s"))
 
 
+@pytest.mark.slow
 def test_clone_benchmark_times_every_stage_and_checks_the_ids(tiny_full_model, tmp_path):
     """Each run in its own process: the default path draws what reference mode draws (same
     ids), a batch of 2 keeps item 0's ids, and low memory and int8 run end to end."""

@@ -56,6 +56,7 @@ def _broken_folder(tiny_acoustic_model, tmp_path, how):
     return folder
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "case, message",
     [

@@ -15,7 +15,9 @@ from maskvox.audio import ACOUSTIC_RATE, SEMANTIC_RATE
 from maskvox.batch import read_items, run_clone_batch
 from maskvox.cli import main
 from maskvox.errors import AudioError, UserError
-from maskvox.pipeline import CloneRequest, Synthesizer, crossfade_join
+from maskvox.pieces import crossfade_join
+from maskvox.pipeline import CloneRequest, Synthesizer
+from maskvox.request import prompt_key
 from maskvox.prompt import PromptAudio, cut_at_pause, frame_levels_db, normalize_loudness, speech_frames
 from maskvox.text.sentences import chunk_text, split_sentences
 
@@ -34,6 +36,7 @@ def clone_args(model, out, *extra, text="Hello there, how are you?"):
 
 # -- Must show 1: length, seed, batch -------------------------------------------------------------
 
+@pytest.mark.slow
 def test_clone_writes_24khz_audio_of_the_requested_length_and_repeats_with_its_seed(tiny_full_model, tmp_path):
     first, second = tmp_path / "a.wav", tmp_path / "b.wav"
     assert main(clone_args(tiny_full_model, first, "--duration", "1.5", "--seed", "7")) == 0
@@ -48,6 +51,7 @@ def test_clone_writes_24khz_audio_of_the_requested_length_and_repeats_with_its_s
     assert not np.array_equal(a, sf.read(third, dtype="float32")[0])
 
 
+@pytest.mark.slow
 def test_batch_output_equals_one_by_one_output(synthesizer):
     requests = [
         CloneRequest(EXAMPLE_PROMPT, PROMPT_TEXT, "Hello there.", seed=1),
@@ -63,6 +67,7 @@ def test_batch_output_equals_one_by_one_output(synthesizer):
     assert batched[2].duration_source == "requested" and batched[0].duration_source == "model"
 
 
+@pytest.mark.slow
 def test_speed_shortens_and_timings_cover_every_stage(synthesizer):
     normal = synthesizer.clone(EXAMPLE_PROMPT, PROMPT_TEXT, "Let us go to the market today.", seed=4)
     fast = synthesizer.clone(EXAMPLE_PROMPT, PROMPT_TEXT, "Let us go to the market today.", seed=4, speed=2.0)
@@ -71,6 +76,7 @@ def test_speed_shortens_and_timings_cover_every_stage(synthesizer):
     assert normal.timings["t2s"] > 0
 
 
+@pytest.mark.slow
 def test_no_seed_draws_one_and_reports_it(synthesizer):
     result = synthesizer.clone(EXAMPLE_PROMPT, PROMPT_TEXT, "Hello.")
     again = synthesizer.clone(EXAMPLE_PROMPT, PROMPT_TEXT, "Hello.", seed=result.seed)
@@ -79,6 +85,7 @@ def test_no_seed_draws_one_and_reports_it(synthesizer):
 
 # -- long text and prompts -----------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_long_text_is_split_into_pieces_and_joined_to_the_requested_length(synthesizer, monkeypatch):
     monkeypatch.setattr(pipeline_module, "MAX_TOTAL_SECONDS", 9.0)  # 6.3 s prompt: pieces under 2.7 s
     text = "The first sentence is here. The second one follows it. And a third one ends the text."
@@ -156,6 +163,7 @@ def test_a_long_prompt_without_a_matching_pause_is_refused():
         cut_at_pause(PromptAudio(wav, wav, "One. Two."), len, "prompt")
 
 
+@pytest.mark.slow
 def test_prompt_at_any_rate_and_channel_count(synthesizer, tmp_path):
     stereo = np.stack([speechlike(2.0, 8000), speechlike(2.0, 8000, seed=1)], axis=1)
     path = tmp_path / "stereo8k.wav"
@@ -177,6 +185,7 @@ def item(item_id, text, **extra):
     return {"id": item_id, "prompt": str(EXAMPLE_PROMPT), "prompt_text": PROMPT_TEXT, "text": text, **extra}
 
 
+@pytest.mark.slow
 def test_batch_job_writes_each_item_reports_bad_lines_and_resumes(tiny_full_model, tmp_path, capsys):
     items = write_items(tmp_path / "items.jsonl", [
         item("one", "Hello there.", seed=1),
@@ -221,6 +230,7 @@ def test_batch_job_writes_each_item_reports_bad_lines_and_resumes(tiny_full_mode
                     progress=False, report=lambda message: None)
 
 
+@pytest.mark.slow
 def test_batch_job_redoes_an_item_whose_wav_is_gone(tiny_full_model, tmp_path):
     items = write_items(tmp_path / "items.jsonl", [item("a", "Hello.", seed=1), item("b", "World.", seed=2)])
     out_dir = tmp_path / "out"
@@ -279,6 +289,7 @@ def test_bad_prompt_audio(case, tiny_full_model, tmp_path, capsys):
     assert message in run_bad(args, capsys, out)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("extra, message", [
     (["--text", ""], "the text is empty"),
     (["--text", "   \n "], "the text is empty"),
@@ -344,6 +355,7 @@ def test_api_errors_are_user_errors(synthesizer):
         synthesizer.clone_batch([], batch_size=0)
 
 
+@pytest.mark.slow
 def test_batch_results_feed_the_evaluator(tiny_full_model, tmp_path):
     items = write_items(tmp_path / "items.jsonl", [item("a", "Hello there.", seed=1), item("b", "Good night.", seed=2,
                                                                                                duration=1.0)])
@@ -380,9 +392,9 @@ def test_a_bad_length_clamp_is_refused_with_the_other_controls_before_any_model(
 
 def test_prompts_given_as_samples_are_cached_by_their_content():
     samples = speechlike(1.5, 16000, seed=5)
-    key = pipeline_module._prompt_key((samples, 16000), "text", "en")
-    assert key == pipeline_module._prompt_key((samples.copy(), 16000), "text", "en")
+    key = prompt_key((samples, 16000), "text", "en")
+    assert key == prompt_key((samples.copy(), 16000), "text", "en")
     changed = samples.copy()
     changed[100] += 0.01
-    assert key != pipeline_module._prompt_key((changed, 16000), "text", "en")
-    assert key != pipeline_module._prompt_key((samples, 24000), "text", "en")
+    assert key != prompt_key((changed, 16000), "text", "en")
+    assert key != prompt_key((samples, 24000), "text", "en")

@@ -3,11 +3,13 @@
 import json
 
 import numpy as np
+import pytest
 
 from factories import EXAMPLE_PROMPT
 from recipes.acoustic_codec.evaluate import METRICS, main
 
 
+@pytest.mark.slow
 def test_scores_every_utterance_and_writes_a_summary(tiny_acoustic_model, tmp_path, capsys):
     manifest = tmp_path / "m.jsonl"
     manifest.write_text(json.dumps({"id": "prompt", "audio": str(EXAMPLE_PROMPT), "speaker": "s"}) + "\n")
@@ -23,6 +25,7 @@ def test_scores_every_utterance_and_writes_a_summary(tiny_acoustic_model, tmp_pa
     assert "| all | 1 |" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_the_judge_hears_the_recording_and_not_a_random_codecs_resynthesis(tiny_acoustic_model, tmp_path):
     manifest = tmp_path / "m.jsonl"
     text = (EXAMPLE_PROMPT.parent / "prompt.txt").read_text().strip()

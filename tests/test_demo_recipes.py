@@ -24,6 +24,7 @@ REPO = EXAMPLE_PROMPT.parent.parent.parent
 PROMPT_TEXT = (REPO / "egs/clone/prompt.txt").read_text().strip()
 
 
+@pytest.mark.slow
 def test_shipped_demo_clones_a_sentence_on_one_cpu_thread_in_under_a_minute():
     assert torch.get_num_threads() == 1
     started = time.perf_counter()

@@ -24,7 +24,9 @@ from factories import speechlike, write_wav
 from maskvox.audio import ACOUSTIC_RATE, resample
 from maskvox.cli import main
 from maskvox.dub.cues import Cue, parse_srt
-from maskvox.dub.job import CUE_FOLDER, REPORT_FILE, SUMMARY_FILE, DubConfig, fixed_groups, plan_tasks
+from maskvox.dub.config import DubConfig
+from maskvox.dub.job import CUE_FOLDER, REPORT_FILE, SUMMARY_FILE
+from maskvox.dub.tasks import fixed_groups, plan_tasks
 from maskvox.errors import UserError
 
 SOURCE_RATE = 44100
@@ -82,6 +84,7 @@ def read_records(out_dir: Path) -> list[dict]:
     return [json.loads(line) for line in (out_dir / REPORT_FILE).read_text(encoding="utf-8").splitlines()]
 
 
+@pytest.mark.slow
 def test_every_cue_fills_its_slot_and_sits_at_its_start_on_a_track_as_long_as_the_source(job, uninterrupted):
     records = read_records(uninterrupted)
     assert [record["id"] for record in records] == [f"c{index:02d}" for index in range(CUE_COUNT)]
@@ -161,6 +164,7 @@ def kill_after_progress(process: subprocess.Popen, out_dir: Path, rng: random.Ra
     return True
 
 
+@pytest.mark.slow
 def test_a_job_killed_at_random_moments_resumes_to_the_same_outputs(job, tiny_full_model, uninterrupted, tmp_path):
     out_dir, log = tmp_path / "killed", tmp_path / "stderr.log"
     args = dub_args(tiny_full_model, job / "cues.jsonl", out_dir)
@@ -197,6 +201,7 @@ def test_a_job_killed_at_random_moments_resumes_to_the_same_outputs(job, tiny_fu
     assert mtimes == {path: path.stat().st_mtime_ns for path in (out_dir / CUE_FOLDER).iterdir()}
 
 
+@pytest.mark.slow
 def test_a_changed_cue_is_redone_alone_and_force_redoes_all(job, tiny_full_model, tmp_path):
     lines = cue_lines(str(job / "episode.wav"), count=4, clip=str(job / "ann.wav"))
     manifest = write_manifest(tmp_path, lines)
@@ -210,6 +215,7 @@ def test_a_changed_cue_is_redone_alone_and_force_redoes_all(job, tiny_full_model
     assert json.loads((out_dir / SUMMARY_FILE).read_text())["generated_this_run"] == 4
 
 
+@pytest.mark.slow
 def test_a_bad_line_is_skipped_and_a_failing_cue_fails_alone(job, tiny_full_model, tmp_path, capsys):
     lines = cue_lines(str(job / "episode.wav"), count=4, clip=str(job / "ann.wav"))
     lines[2]["target_text"] = "..."  # nothing to pronounce: fails when generated
@@ -228,6 +234,7 @@ def test_a_bad_line_is_skipped_and_a_failing_cue_fails_alone(job, tiny_full_mode
     assert not (out_dir / CUE_FOLDER / "c02.wav").exists()
 
 
+@pytest.mark.slow
 def test_an_srt_pair_with_a_speaker_map_and_a_background_stem(job, tiny_full_model, tmp_path):
     source_srt = tmp_path / "source.srt"
     source_srt.write_text("1\n00:00:00,300 --> 00:00:01,500\nHello there.\n\n"
@@ -294,13 +301,14 @@ def test_a_config_file_sets_the_job_and_flags_override_it(job, tmp_path, capsys)
     assert main(["dub", "--manifest", str(job / "cues.jsonl"), "--out-dir", str(tmp_path / "out"),
                  "--config", str(config)]) == 2
     assert "unknown engine 'spark'" in capsys.readouterr().err
-    from maskvox.cli import _build_parser, _dub_config
+    from maskvox.commands import build_parser
+    from maskvox.commands.dub import dub_config
 
     config.write_text("batch_size: 3\nseed: 5\nquantize: int8\n", encoding="utf-8")
-    args = _build_parser().parse_args(["dub", "--config", str(config), "--seed", "7"])
-    assert _dub_config(args) == DubConfig(batch_size=3, seed=7, quantize="int8")
-    args = _build_parser().parse_args(["dub", "--config", str(config), "--quantize", "none", "--low-memory"])
-    assert _dub_config(args) == DubConfig(batch_size=3, seed=5, quantize="none", low_memory=True)
+    args = build_parser().parse_args(["dub", "--config", str(config), "--seed", "7"])
+    assert dub_config(args) == DubConfig(batch_size=3, seed=7, quantize="int8")
+    args = build_parser().parse_args(["dub", "--config", str(config), "--quantize", "none", "--low-memory"])
+    assert dub_config(args) == DubConfig(batch_size=3, seed=5, quantize="none", low_memory=True)
 
 
 def test_the_jobs_memory_and_quantize_settings_reach_the_synthesizer(monkeypatch):
@@ -330,6 +338,7 @@ def test_a_background_needs_a_single_source_recording(job, tmp_path, capsys):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 def test_the_ray_engine_writes_what_the_local_engine_writes(job, tiny_full_model, tmp_path):
     if importlib.util.find_spec("ray") is None:
         pytest.fail("Ray is not installed: pip install 'maskvox[ray]' (or run install.sh)")

@@ -79,6 +79,7 @@ def test_batched_prediction_equals_one_by_one():
         assert torch.allclose(single, together[item : item + 1], rtol=1e-5), (item, single, together)
 
 
+@pytest.mark.slow
 def test_training_learns_the_prompt_tempo():
     """Target rate = the prompt's rate: a few hundred steps bring predictions near the truth,
     which a model ignoring the prompt cannot do (rates vary 3x across items)."""

@@ -154,6 +154,7 @@ def _corpus(folder):
     return folder / "all.jsonl"
 
 
+@pytest.mark.slow
 def test_phone_shards_train_resume_and_evaluate(tmp_path, capsys):
     manifest = _corpus(tmp_path / "corpus")
     shards = tmp_path / "phones"

@@ -12,7 +12,7 @@ import soundfile as sf
 import torch
 
 from factories import EXAMPLE_PROMPT, EXAMPLE_PROMPT_TEXT, TINY_SSL_HIDDEN
-from maskvox.align import Alignment, WordSpan, transcript_words
+from maskvox.aligner import Alignment, WordSpan, transcript_words
 from maskvox.checkpoint import write_model_folder
 from maskvox.cli import main
 from maskvox.config import AlignerConfig
@@ -29,7 +29,7 @@ TEXT = EXAMPLE_PROMPT_TEXT.read_text().strip()  # "We do not break. We never giv
 @pytest.fixture(scope="module")
 def editing_model(tiny_full_model, tmp_path_factory):
     """The tiny full model plus a random aligner head (its alignments are arbitrary but valid)."""
-    from maskvox.align import PhoneCTCHead
+    from maskvox.aligner import PhoneCTCHead
 
     folder = tmp_path_factory.mktemp("editing") / "model"
     shutil.copytree(tiny_full_model, folder)
@@ -124,6 +124,7 @@ def test_long_recordings_are_edited_through_windows_of_words():
 
 # -- Must show 1: exact samples outside the edits -----------------------------------------------------
 
+@pytest.mark.slow
 def test_edit_keeps_every_sample_outside_the_spans_and_their_crossfades(synthesizer):
     new_text = "We do not bend. We never ever give in. We back down."
     result = synthesizer.edit(EXAMPLE_PROMPT, TEXT, new_text, seed=3)
@@ -136,6 +137,7 @@ def test_edit_keeps_every_sample_outside_the_spans_and_their_crossfades(synthesi
     assert np.array_equal(result.audio, again.audio)
 
 
+@pytest.mark.slow
 def test_a_span_given_by_hand_needs_no_aligner(tiny_full_model, tmp_path):
     out = tmp_path / "out.wav"
     assert main(["edit", "--model", str(tiny_full_model), "--audio", str(EXAMPLE_PROMPT), "--text", TEXT,
@@ -150,6 +152,7 @@ def test_a_span_given_by_hand_needs_no_aligner(tiny_full_model, tmp_path):
     assert np.array_equal(edited[-tail:], original[-tail:])
 
 
+@pytest.mark.slow
 def test_json_prints_the_spans_in_seconds(editing_model, tmp_path, capsys):
     out = tmp_path / "out.flac"
     assert main(["edit", "--model", str(editing_model), "--audio", str(EXAMPLE_PROMPT), "--text", TEXT,
@@ -164,6 +167,7 @@ def test_json_prints_the_spans_in_seconds(editing_model, tmp_path, capsys):
 
 # -- the RealEdit batch form --------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_tsv_batch_edits_each_row_fails_bad_rows_alone_and_resumes(editing_model, tmp_path):
     shutil.copy(EXAMPLE_PROMPT, tmp_path / "a.wav")
     shutil.copy(EXAMPLE_PROMPT, tmp_path / "b.wav")
@@ -226,6 +230,7 @@ def test_bad_spans_and_missing_aligner_are_clear_errors(tiny_full_model, synthes
     assert not out.exists()
 
 
+@pytest.mark.slow
 def test_a_span_may_end_at_the_end_of_the_recording(synthesizer):
     original, rate = sf.read(EXAMPLE_PROMPT, dtype="float32")
     end = original.shape[0] / rate  # 6.3 s: past the last whole 20 ms frame of the features

@@ -1,12 +1,18 @@
-"""The edit evaluation's pure helpers: which edits it makes, and how it scores the edited word."""
+"""The edit evaluation's helpers: which edits it makes, how it scores the edited word, how a stopped run resumes."""
 
+import json
+from types import SimpleNamespace
+
+import numpy as np
 import pytest
+import soundfile as sf
 
-from maskvox.align import split_words, word_key
+from maskvox.aligner import split_words, word_key
 from maskvox.errors import UserError
+from maskvox.jobs import RESULTS_FILE
 from recipes.common.manifest import Utterance
 from recipes.edit.evaluate import (
-    EditCase, NEW_WORDS, centred_region, make_edits, word_scores,
+    EditCase, EditJob, NEW_WORDS, centred_region, make_edits, run_jobs, word_scores,
 )
 
 SENTENCES = [
@@ -97,3 +103,38 @@ def test_regions_are_widened_around_their_centre_and_kept_inside_the_audio():
     assert centred_region(0.1, 0.3, 5.0, 1.0) == pytest.approx((0.0, 1.0))
     assert centred_region(4.8, 4.9, 5.0, 1.0) == pytest.approx((4.0, 5.0))
     assert centred_region(1.0, 2.0, 0.5, 1.0) == pytest.approx((0.0, 0.5))
+
+
+class FakeEditor:
+    """Synthesizer.edit's stand-in: the recording back, or a UserError for the new text 'fail'."""
+
+    def __init__(self):
+        self.edited = []
+
+    def edit(self, wav, text, new_text, language, span=None, seed=None):
+        self.edited.append(new_text)
+        if new_text == "fail":
+            raise UserError("nothing to say")
+        audio, rate = sf.read(wav, dtype="float32")
+        return SimpleNamespace(audio=audio, sample_rate=rate, subtype="PCM_16",
+                               as_dict=lambda: {"seconds": audio.size / rate})
+
+
+def test_a_stopped_run_keeps_its_done_and_failed_edits_and_redoes_the_rest(tmp_path):
+    sf.write(tmp_path / "in.wav", np.zeros(1600, dtype=np.float32), 16000)
+    jobs = [EditJob(job_id, str(tmp_path / "in.wav"), "t", new_text, "en", None, 0)
+            for job_id, new_text in (("a", "one"), ("b", "fail"), ("c", "three"))]
+    folder = tmp_path / "out"
+    first = FakeEditor()
+    records = run_jobs(jobs, lambda: first, folder, "edits", quiet=True)
+    assert first.edited == ["one", "fail", "three"]
+    assert [records[job_id]["status"] for job_id in "abc"] == ["ok", "failed", "ok"]
+    assert [json.loads(line)["id"] for line in (folder / RESULTS_FILE).read_text().splitlines()] == ["a", "b", "c"]
+
+    (folder / "c.wav").unlink()  # as if killed before c's wav was written
+    (folder / ".a.wav.x1y2.wav").write_bytes(b"")  # what a kill mid-write leaves
+    again = FakeEditor()
+    resumed = run_jobs(jobs, lambda: again, folder, "edits", quiet=True)
+    assert again.edited == ["three"]  # b failed, and with its seed it would again
+    assert resumed.keys() == records.keys() and resumed["a"] == records["a"] and resumed["b"] == records["b"]
+    assert sorted(path.name for path in folder.iterdir()) == ["a.wav", "c.wav", RESULTS_FILE]

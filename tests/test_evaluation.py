@@ -121,6 +121,7 @@ def test_wavlm_ecapa_says_what_it_needs(tmp_path):
         get_speaker_backend("wavlm-ecapa").load("cpu", str(tmp_path / "missing.pth"))
 
 
+@pytest.mark.slow
 def test_whisper_large_v3_offline_without_weights_fails_in_one_line(tmp_path):
     script = ("from maskvox.evaluation.asr import get_asr_backend\n"
               "get_asr_backend('whisper-large-v3').load('cpu')\n")
@@ -131,6 +132,7 @@ def test_whisper_large_v3_offline_without_weights_fails_in_one_line(tmp_path):
     assert "hf download Systran/faster-whisper-large-v3" in last_line
 
 
+@pytest.mark.slow
 def test_importing_the_command_is_cheap():
     script = ("import sys, maskvox.evaluation.cli\n"
               "print(sorted({'numpy', 'torch', 'faster_whisper', 'matplotlib', 'jiwer'} & set(sys.modules)))\n")
@@ -149,6 +151,7 @@ def test_resemblyzer_embeddings_equal_the_package(librivox):
     assert cosine_similarity(embeddings["0880"], embeddings["0930"]) == pytest.approx(0.753328, abs=2e-6)
 
 
+@pytest.mark.slow
 def test_pocketsphinx_transcribes_a_clip(librivox):
     transcriber = get_asr_backend("pocketsphinx").load("cpu")
     text = transcriber.transcribe(load_audio(librivox["0880"][0], 16000), "en")

@@ -152,11 +152,13 @@ def _clone(client, text, speed=1.0, duration="", seed="", prompt_language="same"
                           speed, duration, seed, api_name="/clone")
 
 
+@pytest.mark.slow
 def test_importing_the_module_does_not_import_gradio():
     check = "import sys, maskvox.gui; assert 'gradio' not in sys.modules, 'gradio imported'"
     subprocess.run([sys.executable, "-c", check], check=True)
 
 
+@pytest.mark.slow
 def test_clone_with_the_speed_and_a_random_seed(page, client):
     text = "Hello there, world."
     audio_path, info = _clone(client, text, speed=2.0)
@@ -173,6 +175,7 @@ def test_clone_with_the_speed_and_a_random_seed(page, client):
     assert sf.info(call["prompt_wav"]).frames == sf.info(str(factories.EXAMPLE_PROMPT)).frames
 
 
+@pytest.mark.slow
 def test_clone_with_an_exact_length_a_seed_and_a_prompt_language(page, client):
     audio_path, info = _clone(client, "Guten Tag.", speed=1.5, duration="1.5", seed="7", prompt_language="de")
     audio, rate = sf.read(audio_path)
@@ -183,6 +186,7 @@ def test_clone_with_an_exact_length_a_seed_and_a_prompt_language(page, client):
     assert (call["duration"], call["speed"], call["seed"], call["prompt_language"]) == (1.5, 1.0, 7, "de")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("text, seed, message", [
     ("", "", "text is empty"),
     ("Hello.", "lucky", "the seed is a whole number, or blank; got 'lucky'"),
@@ -195,6 +199,7 @@ def test_a_user_error_comes_back_as_its_message(client, text, seed, message):
     assert str(caught.value) == message  # the one line, no traceback
 
 
+@pytest.mark.slow
 def test_the_page_drives_the_real_synthesizer(tiny_full_model, tmp_path):
     """The stub's interface is the pipeline's: the same call through the page, on the tiny random models."""
     from gradio_client.exceptions import AppError
@@ -243,6 +248,7 @@ def _chromium(url: str, screenshot: Path, profile: Path) -> str:
     return dom
 
 
+@pytest.mark.slow
 def test_the_page_draws_in_headless_chromium(page, tmp_path):
     from PIL import Image  # a dependency of gradio
 
@@ -262,10 +268,10 @@ def test_the_page_draws_in_headless_chromium(page, tmp_path):
 
 
 def test_gui_command_line_defaults():
-    from maskvox.cli import _build_parser
+    from maskvox.commands import build_parser
     from maskvox.gui import run_gui
 
-    parser = _build_parser()
+    parser = build_parser()
     args = parser.parse_args(["gui"])
     assert (args.model, args.preset, args.device, args.host, args.port, args.share, args.quiet) == \
            (None, "default", "auto", "127.0.0.1", 7860, False, False)
@@ -275,6 +281,7 @@ def test_gui_command_line_defaults():
     assert (args.model, args.preset, args.port, args.quiet) == ("m", "fast", 8000, True)
 
 
+@pytest.mark.slow
 def test_gui_command_loads_the_model_and_serves_locally(monkeypatch, capsys):
     import gradio
 

@@ -55,6 +55,7 @@ def _reference_generator(folder: Path) -> torch.nn.Module:
     return generator.eval()
 
 
+@pytest.mark.slow
 def test_converted_generator_matches_the_weight_normed_original(converted):
     reference = _reference_generator(_package_folder())
     ours = hifigan_data.load_hifigan(converted)

@@ -54,6 +54,7 @@ def clone_args(out, *extra, model=DEMO):
 
 # -- low memory --------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model, sampling", [("demo", "fast"), ("demo", "reference"), ("tiny_full_model", "fast")])
 def test_low_memory_gives_the_same_audio_and_holds_no_big_model_after_a_clone(model, sampling, request, monkeypatch):
     # The demo's full S2A predicts layer 1 itself; the tiny full model has the official pair of S2A models.
@@ -61,7 +62,7 @@ def test_low_memory_gives_the_same_audio_and_holds_no_big_model_after_a_clone(mo
     normal = Synthesizer.from_pretrained(location, preset="fast", device="cpu", sampling=sampling)
     loads = track_loads(monkeypatch)
     low = Synthesizer.from_pretrained(location, preset="fast", device="cpu", sampling=sampling, low_memory=True)
-    assert low._models.loaded() == ["semantic_codec", "semantic_features"]  # the first prompt needs them
+    assert low.models.loaded() == ["semantic_codec", "semantic_features"]  # the first prompt needs them
     expected, result = (synth.clone(EXAMPLE_PROMPT, PROMPT_TEXT, TEXT, duration=1.0, seed=5) for synth in (normal, low))
     assert np.array_equal(result.audio, expected.audio) and result.audio.size > 0
     for ours, theirs in ((result.semantic_ids, expected.semantic_ids), (result.acoustic_ids, expected.acoustic_ids)):
@@ -69,11 +70,12 @@ def test_low_memory_gives_the_same_audio_and_holds_no_big_model_after_a_clone(mo
     two_s2a = model != "demo"
     assert [name for name, _ in loads] == ["load_semantic_features", "load_semantic_codec", "load_t2s",
                                            *(["s2a_1layer"] if two_s2a else []), "s2a_full"]
-    assert low._models.loaded() == []
+    assert low.models.loaded() == []
     assert [name for name, ref in loads if ref() is not None] == []  # really freed, not just forgotten
-    assert len(normal._models.loaded()) == 4 + two_s2a  # the normal mode keeps them all
+    assert len(normal.models.loaded()) == 4 + two_s2a  # the normal mode keeps them all
 
 
+@pytest.mark.slow
 def test_low_memory_edit_matches_and_releases(monkeypatch):
     normal = Synthesizer.from_pretrained(DEMO, preset="fast", device="cpu")
     loads = track_loads(monkeypatch)
@@ -83,11 +85,12 @@ def test_low_memory_edit_matches_and_releases(monkeypatch):
                         for synth in (normal, low))
     assert np.array_equal(result.audio, expected.audio)
     assert [name for name, _ in loads] == ["load_semantic_features", "load_semantic_codec", "load_t2s", "s2a_full"]
-    assert low._models.loaded() == [] and all(ref() is None for _, ref in loads)
+    assert low.models.loaded() == [] and all(ref() is None for _, ref in loads)
 
 
 # -- int8 --------------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_int8_quantizes_the_linear_layers_of_t2s_and_s2a_and_still_clones():
     synth = Synthesizer.from_pretrained(DEMO, preset="fast", device="cpu", quantize="int8")
     assert int8_only(synth.t2s) and int8_only(synth.s2a_full)
@@ -130,6 +133,7 @@ def test_int8_on_a_gpu_or_with_reference_sampling_is_a_one_line_error_before_any
 
 # -- the command line --------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_clone_command_passes_low_memory_and_int8_to_the_synthesizer(monkeypatch, tmp_path):
     made = []
     from_pretrained = Synthesizer.from_pretrained
@@ -145,5 +149,5 @@ def test_clone_command_passes_low_memory_and_int8_to_the_synthesizer(monkeypatch
     assert rate == ACOUSTIC_RATE and audio.size == ACOUSTIC_RATE and np.isfinite(audio).all()
     [(kwargs, synth)] = made
     assert kwargs["low_memory"] is True and kwargs["quantize"] == "int8"
-    assert synth._models.loaded() == []  # low memory released everything after the clone
+    assert synth.models.loaded() == []  # low memory released everything after the clone
     assert int8_only(synth.t2s)  # loaded again on demand, and quantized again

@@ -92,6 +92,7 @@ def test_paired_segments_hold_the_same_stretch_at_both_rates(tmp_path):
     assert np.abs(wav_22k.numpy()[inner] - expected[inner]).max() < 1e-4 < np.abs(expected).max() / 10
 
 
+@pytest.mark.slow
 def test_a_short_training_run_exports_a_codec_that_decodes_at_24_khz(tmp_path, tiny_hifigan):
     manifest = tmp_path / "train.jsonl"
     manifest.write_text(json.dumps({"id": "p", "audio": str(EXAMPLE_PROMPT)}) + "\n")

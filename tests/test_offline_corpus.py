@@ -34,6 +34,7 @@ def wav_stamps(folder):
     return {path.name: path.stat().st_mtime_ns for path in sorted((folder / "wavs").rglob("*.wav"))}
 
 
+@pytest.mark.slow
 def test_build_is_deterministic_resumable_and_holds_voices_out(tmp_path, voices):
     flite, english, german = voices
     first = build(tmp_path / "a", per_voice=4, seed=3, voices=voices, quiet=True, jobs=2)
@@ -63,6 +64,7 @@ def test_build_is_deterministic_resumable_and_holds_voices_out(tmp_path, voices)
     assert not set(wav_stamps(tmp_path / "b")) & set(stamps)
 
 
+@pytest.mark.slow
 def test_a_german_voice_reads_german(tmp_path, voices):
     german = voices[2]
     splits = build(tmp_path, per_voice=3, seed=0, voices=[german], quiet=True)

@@ -334,6 +334,7 @@ def stamps(folder):
     return {p.relative_to(folder).as_posix(): p.stat().st_mtime_ns for p in sorted((folder / "wavs").rglob("*.wav"))}
 
 
+@pytest.mark.slow
 def test_a_build_is_resumable_and_writes_the_manifests(tmp_path, roots):
     out = tmp_path / "corpus"
     first = small_build(out, roots)
@@ -388,6 +389,7 @@ class FakeTranscriber:
         return self.special.get((language, tenths), self.texts.get(tenths, ""))
 
 
+@pytest.mark.slow
 def test_the_transcript_check_drops_disagreeing_pairs_and_resumes(tmp_path, roots):
     out = tmp_path / "corpus"
     heard = {5: "Hello there!", 7: "Please leave your message after the tone.", 6: "one",
@@ -415,6 +417,7 @@ def test_the_transcript_check_drops_disagreeing_pairs_and_resumes(tmp_path, root
     assert again["asr_check"] == summary["asr_check"]
 
 
+@pytest.mark.slow
 def test_unchecked_real_speech_stays_out_of_train_until_heard(tmp_path, roots):
     out = tmp_path / "corpus"
     hearing = FakeTranscriber({5: "Hello there.", 7: "Please leave your message after the tone.", 6: "one"})

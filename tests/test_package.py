@@ -8,6 +8,7 @@ import pytest
 import maskvox
 
 
+@pytest.mark.slow
 def test_import_maskvox_loads_no_torch():
     code = "import sys, maskvox; print('torch' in sys.modules, 'maskvox.pipeline' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()

@@ -51,6 +51,7 @@ def case_inputs(meta, name):
     return case["prompt_text"], case["target_text"], case["seed"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(CASES))
 def test_reference_sampling_reproduces_the_reference_pipeline(name, reference_folder, golden):
     arrays, meta = golden
@@ -73,6 +74,7 @@ def test_reference_sampling_reproduces_the_reference_pipeline(name, reference_fo
     assert np.abs(result.audio - expected).max() <= WAVE_TOLERANCE * np.abs(expected).max()
 
 
+@pytest.mark.slow
 def test_reference_sampling_from_the_command_line(reference_folder, golden, tmp_path):
     import soundfile as sf
 

@@ -61,6 +61,7 @@ def _compare(frontend, case):
     return None
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("lang", SUPPORTED_LANGUAGES)
 def test_reference_cases_match_exactly(lang, cases, reference_frontend, capsys):
     selected = [case for case in cases if case["lang"] == lang]
@@ -186,6 +187,7 @@ _TEXTS = st.one_of(
 )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("lang", SUPPORTED_LANGUAGES)
 def test_arbitrary_unicode_only_raises_documented_errors(lang):
     frontend = TextFrontEnd()
@@ -207,6 +209,7 @@ def test_arbitrary_unicode_only_raises_documented_errors(lang):
 
 # --- lazy loading -----------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_importing_maskvox_loads_no_g2p_tool():
     code = (
         "import sys, maskvox, maskvox.cli, maskvox.text\n"

@@ -218,6 +218,7 @@ def test_missing_pyopenjtalk_names_the_pip_command(monkeypatch):
         JapaneseG2P()("はい")
 
 
+@pytest.mark.slow
 def test_construction_and_import_are_cheap():
     code = (
         "import sys, maskvox, maskvox.text.japanese as j; j.JapaneseG2P(); "

@@ -65,6 +65,7 @@ def g2p() -> MandarinG2P:
 # ---------------------------------------------------------------------------------------------
 # Golden data (real data)
 
+@pytest.mark.slow
 def test_every_pure_chinese_case_matches_the_reference(g2p):
     cases = [r for r in zh_cases() if not re.search("[A-Za-z]", r["text"])]
     assert len(cases) >= 30
@@ -214,6 +215,7 @@ def test_missing_data_names_the_files_and_the_command(tmp_path, monkeypatch):
         MandarinG2P(tmp_path / "x")("你好")
 
 
+@pytest.mark.slow
 def test_import_loads_no_heavy_library():
     code = ("import sys, maskvox.text.mandarin as m; m.MandarinG2P(); "
             "print([x for x in ('jieba', 'cn2an', 'onnxruntime', 'pypinyin', 'numpy') if x in sys.modules])")
@@ -288,6 +290,7 @@ def test_fetch_rejects_a_wrong_hash_and_installs_nothing(fake_sdist, tmp_path, m
     assert [p.name for p in tmp_path.iterdir()] == [sdist.name]
 
 
+@pytest.mark.slow
 def test_command_line_reports_errors_in_one_line(tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "maskvox.text.mandarin_data", "--dest", str(tmp_path / "d"),

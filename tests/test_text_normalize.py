@@ -251,6 +251,7 @@ def test_unknown_language_lists_the_supported_ones():
         assert code in str(error.value)
 
 
+@pytest.mark.slow
 def test_import_is_cheap():
     # The normaliser's own dependencies load on first use; the G2P tools and torch never.
     heavy = ("phonemizer", "torch", "num2words", "inflect", "cn2an", "pyopenjtalk", "jieba")

@@ -128,6 +128,7 @@ def test_a_killed_run_resumes_from_its_last_checkpoint(shards, tmp_path):
     assert steps == list(range(5, saved + 11, 5)), "the resumed run did not continue from the last checkpoint"
 
 
+@pytest.mark.slow
 def test_finetuning_grows_the_phone_table_and_keeps_the_old_rows(shards, tmp_path):
     base = tmp_path / "base"
     assert t2s_main(recipe_args("t2s", shards, base, "run.max_steps=2")) == 0

@@ -134,6 +134,7 @@ def test_the_default_asr_is_whisper_base_when_it_is_here(tmp_path, monkeypatch):
     assert EvalConfig().asr == "whisper-base"
 
 
+@pytest.mark.slow
 def test_packages_are_found_without_importing_them():
     """find_spec reads sys.path only: the availability check runs no package code (the command
     line asks it on every `maskvox eval`)."""

@@ -166,6 +166,7 @@ def test_configuration_mistakes_are_one_line_errors(whisper_folder):
         load_semantic_features(SemanticFeaturesConfig(kind="whisper", model=str(base), layer=1))
 
 
+@pytest.mark.slow
 def test_encoder_matches_ctranslate2_on_whisper_base():
     """Our encoder (+ Whisper's final norm) against CTranslate2's own encoder, fp32, 30-s window."""
     import ctranslate2

@@ -2,17 +2,34 @@
 to its time slot (`maskvox dub`).
 
 `cues` reads what to dub (a JSONL manifest or a source/target SRT pair) and writes SRT files;
-`stretch` lands a generated line on its slot; `job` runs the job (`ray_engine` spreads it over
-Ray Data actors):
+`config` holds the job's settings; `tasks` plans each cue, `generator` generates groups of
+them, `engine` runs the groups here or over Ray Data actors (`ray_engine`), `stretch` lands a
+line on its slot, `tracks` places the cues on the source's timeline; `job` runs the job:
 
     from maskvox.dub import DubConfig, read_manifest, run_dub_job
 
     cues, errors = read_manifest("cues.jsonl", "en", "de")
     summary = run_dub_job(cues, errors, "dub/", DubConfig(batch_size=8, seed=0))
+
+The public names below are resolved on first use (PEP 562), so importing the package, its cues
+or its config loads no torch.
 """
 
-from .cues import Cue, CueError, read_manifest, read_speaker_map, read_srt_pair
-from .job import DubConfig, DubSummary, run_dub_job
+from __future__ import annotations
 
-__all__ = ["Cue", "CueError", "DubConfig", "DubSummary", "read_manifest", "read_speaker_map", "read_srt_pair",
-           "run_dub_job"]
+from ..lazy import lazy_names
+
+# public name -> the module that defines it
+_PUBLIC = {
+    "Cue": "maskvox.dub.cues",
+    "CueError": "maskvox.dub.cues",
+    "read_manifest": "maskvox.dub.cues",
+    "read_speaker_map": "maskvox.dub.cues",
+    "read_srt_pair": "maskvox.dub.cues",
+    "DubConfig": "maskvox.dub.config",
+    "DubSummary": "maskvox.dub.job",
+    "run_dub_job": "maskvox.dub.job",
+}
+
+__all__ = list(_PUBLIC)
+__getattr__, __dir__ = lazy_names(__name__, _PUBLIC, globals())

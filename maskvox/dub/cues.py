@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Iterable
 
 from ..audio import audio_seconds
-from ..batch import SAFE_ID, json_object_line  # SAFE_ID: ids name output files, as clone items do
+from ..jobs import SAFE_ID, json_object_line  # SAFE_ID: ids name output files, as clone items do
 from ..errors import AudioError, UserError
 from ..fileio import resolve_relative, write_text
 from ..text import check_language

@@ -17,7 +17,9 @@ from typing import Iterator
 import numpy as np
 
 from ..errors import UserError
-from .job import CueOutput, CueTask, DubConfig
+from .config import DubConfig
+from .generator import CueGenerator
+from .tasks import CueOutput, CueTask
 
 RAY_EXTRA_ADVICE = "pip install 'maskvox[ray]' (Ray Data)"
 
@@ -74,8 +76,6 @@ class _GroupActor:
 
     def __init__(self, config: DubConfig, threads: int | None):
         import torch
-
-        from .job import CueGenerator
 
         torch.set_num_threads(threads or max(1, int(config.ray_cpus_per_actor)))
         self.generator = CueGenerator(config.load_synthesizer())

@@ -9,7 +9,7 @@ segment with its end time. The new wav must have the stored file's length (flite
 deterministic; otherwise the timings may not belong to that audio). Segments are given to
 words by reading each word alone with `-ps` (its segment count; pauses are no word's):
 an utterance whose counts do not add up to the segments, or whose words are not those the
-aligner reads (`maskvox.align.split_words` / `word_key`), is skipped and counted.
+aligner reads (`maskvox.aligner.split_words` / `word_key`), is skipped and counted.
 
 Reported: the absolute error of word starts and ends (mean, median, p90, in ms; share within
 20 and 50 ms), and the alignment `confidence` of the right transcript against that of a wrong
@@ -35,7 +35,7 @@ import soundfile as sf
 import torch
 from tqdm import tqdm
 
-from maskvox.align import Aligner, split_words, word_key
+from maskvox.aligner import Aligner, split_words, word_key
 from maskvox.audio import load_audio
 from maskvox.checkpoint import load_model_config
 from maskvox.codecs.pretrained import load_semantic_features
@@ -58,7 +58,7 @@ class Skipped(Exception):
 
 @dataclass
 class ReferenceWord:
-    key: str  # maskvox.align.word_key of the written word
+    key: str  # maskvox.aligner.word_key of the written word
     start: float  # seconds
     end: float
 

@@ -5,8 +5,8 @@
 
 The features are those the model folder `export_dir` names in its config.json
 (`semantic_features`: w2v-BERT 2.0 layer 17 by default, or the demo encoder), so the head
-learns on exactly what `maskvox.align.Aligner` will see. The targets are the spoken phones
-of the transcript read word by word (`maskvox.align.transcript_words`), as the aligner reads
+learns on exactly what `maskvox.aligner.Aligner` will see. The targets are the spoken phones
+of the transcript read word by word (`maskvox.aligner.transcript_words`), as the aligner reads
 them; the padding id is the CTC blank.
 
 Stage 1 extracts the normalised features of every utterance once into `data.feature_cache`
@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from maskvox.align import PhoneCTCHead, transcript_words
+from maskvox.aligner import PhoneCTCHead, transcript_words
 from maskvox.audio import load_audio
 from maskvox.checkpoint import load_model_config, write_model_folder
 from maskvox.codecs.pretrained import load_semantic_features

@@ -117,7 +117,9 @@ def official_random_folder(folder: Path) -> Path:
 
 def child(spec: dict) -> dict:
     """Load the models, warm up, time one batch; returns the figures, saves the ids."""
-    from maskvox.pipeline import Piece, PreparedPrompt, Synthesizer
+    from maskvox.pieces import Piece
+    from maskvox.pipeline import Synthesizer
+    from maskvox.request import PreparedPrompt
 
     run = Run.parse(spec["run"])
     torch.set_num_threads(spec["threads"])

@@ -24,7 +24,7 @@ import torch
 
 from maskvox.config import preset as model_sizes
 from maskvox.errors import UserError
-from maskvox.pipeline import InferencePreset
+from maskvox.presets import InferencePreset
 
 from ..common.cli import exit_status, positive
 

@@ -25,9 +25,13 @@ import numpy as np
 import torch
 
 from maskvox.audio import load_audio, write_audio
-from maskvox.batch import read_records, write_records
+from maskvox.jobs import read_records, write_records
+from maskvox.dub.config import DubConfig
 from maskvox.dub.cues import read_manifest
-from maskvox.dub.job import REPORT_FILE, CueGenerator, DubConfig, local_engine, plan_tasks, run_dub_job
+from maskvox.dub.engine import local_engine
+from maskvox.dub.generator import CueGenerator
+from maskvox.dub.job import REPORT_FILE, run_dub_job
+from maskvox.dub.tasks import plan_tasks
 from maskvox.fileio import write_json
 from maskvox.pipeline import Synthesizer
 from maskvox.tokenizer import pick_device

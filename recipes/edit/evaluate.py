@@ -11,11 +11,12 @@
    word, an insertion puts a word before a content word, a deletion removes a content word
    that occurs once in the sentence. New words come from NEW_WORDS (common, plainly spelt
    English content words of 1-3 syllables) and never occur in the sentence already.
-2. `out/<id>.wav` and `out/<id>.json` (spans, timings, or the error of a failed edit) per
-   edit, seed `--seed` + the edit's number; a UserError fails that edit alone. Then, as a
-   control, `regenerated/<id>.wav`: each substitution's and deletion's input seconds
-   regenerated with the original text (`span=` by hand, nothing changed), which tells a
-   model that cannot say a word from an edit that misplaces it. Files already written are kept.
+2. `out/<id>.wav` per edit and its record in `out/results.jsonl` (spans, timings, or the error
+   of a failed edit), seed `--seed` + the edit's number; a UserError fails that edit alone.
+   Then, as a control, `regenerated/<id>.wav` and `regenerated/results.jsonl`: each
+   substitution's and deletion's input seconds regenerated with the original text (`span=` by
+   hand, nothing changed), which tells a model that cannot say a word from an edit that
+   misplaces it. Edits already done or failed are kept (maskvox.jobs), so a stopped run resumes.
 3. Scores (`scores.jsonl`), with Whisper tiny.en transcripts normalised as for the WER
    (`maskvox.evaluation.wer.normalize_for_wer`):
    - edited word: a substitution or insertion scores when the new word is in the output's
@@ -56,7 +57,8 @@ from pathlib import Path
 from tqdm import tqdm
 
 from maskvox.errors import UserError
-from maskvox.fileio import write_json, write_text
+from maskvox.fileio import write_json
+from maskvox.jobs import RESULTS_FILE, JobRecords, write_records
 
 from ..common.cli import exit_status, positive
 from ..common.manifest import Utterance, read_manifest
@@ -113,7 +115,7 @@ class EditCase:
 
 def usable_utterances(items: list[Utterance], voices: list[str]) -> dict[str, list[Utterance]]:
     """Each voice's English utterances of SHORTEST-LONGEST s with at least MIN_WORDS words, by id."""
-    from maskvox.align import split_words, word_key
+    from maskvox.aligner import split_words, word_key
 
     by_voice: dict[str, list[Utterance]] = {voice: [] for voice in voices}
     for item in sorted(items, key=lambda item: item.id):
@@ -132,7 +134,7 @@ def is_content_word(token: str) -> bool:
 
 def make_edit(item: Utterance, edit_type: str, number: int, rng: random.Random) -> EditCase | None:
     """One edit of `edit_type` on `item`, or None when the sentence has no place for it."""
-    from maskvox.align import split_words, word_key
+    from maskvox.aligner import split_words, word_key
 
     tokens = split_words(item.text)
     keys = [word_key(token) for token in tokens]
@@ -192,7 +194,7 @@ def make_edits(items: list[Utterance], voices: list[str], per_type: int, seed: i
 def rough_span(case: EditCase, seconds: float) -> tuple[float, float]:
     """The edited word's seconds guessed from its characters' share of the recording (0.15 s
     of silence assumed at each end): a stand-in for the aligner, for trying the recipe."""
-    from maskvox.align import split_words
+    from maskvox.aligner import split_words
 
     tokens = split_words(case.text)
     margin = 0.15
@@ -241,27 +243,20 @@ def regeneration_jobs(cases: list[EditCase], records: dict[str, dict], jobs: lis
 
 
 def run_jobs(jobs: list[EditJob], load_synthesizer, folder: Path, desc: str, quiet: bool) -> dict[str, dict]:
-    """Each job's record (<folder>/<id>.json), running the ones not yet written."""
-    records = {job.id: _read_record(folder, job.id) for job in jobs}
-    todo = [job for job in jobs if records[job.id] is None]
+    """Each job's record (in <folder>/results.jsonl, saved after each job), running the ones not
+    finished: ok with its wav, or failed (with the same seed it would fail again)."""
+    records = JobRecords(folder / RESULTS_FILE, "wav", [f"{job.id}.wav" for job in jobs])
+    order = [job.id for job in jobs]
+    failed = {job.id for job in jobs if (records.get(job.id) or {}).get("status") == "failed"}
+    todo = [job for job in jobs if not (records.done(job.id) or job.id in failed)]
     for job in tqdm(todo, desc=desc, disable=quiet):
         records[job.id] = run_job(load_synthesizer(), job, folder)
-    return records
-
-
-def _read_record(folder: Path, job_id: str) -> dict | None:
-    """A finished job's record; None when it is missing, or ok without its wav."""
-    path = folder / f"{job_id}.json"
-    if not path.is_file():
-        return None
-    record = json.loads(path.read_text(encoding="utf-8"))
-    if record["status"] == "ok" and not (folder / record["wav"]).is_file():
-        return None
-    return record
+        records.save(order)
+    return {job.id: records.get(job.id) for job in jobs}
 
 
 def run_job(synthesizer, job: EditJob, folder: Path) -> dict:
-    """Edit, write the wav and the record; a UserError fails this job only."""
+    """Edit and write the wav; the record. A UserError fails this job only."""
     import soundfile as sf
 
     from maskvox.audio import write_audio
@@ -278,7 +273,6 @@ def run_job(synthesizer, job: EditJob, folder: Path) -> dict:
         wav = folder / f"{job.id}.wav"
         write_audio(wav, result.audio, result.sample_rate, output_subtype(wav, result.subtype))
         record.update(status="ok", wav=wav.name, edit_seconds=round(time.perf_counter() - clock, 3), **result.as_dict())
-    write_json(folder / f"{job.id}.json", record)
     return record
 
 
@@ -508,7 +502,7 @@ def evaluate(args) -> dict:
     setup = {"manifest": str(Path(args.manifest).resolve()), "model": args.model, "voices": args.voices,
              "per_type": args.per_type, "seed": args.seed, "preset": args.preset, "rough_spans": args.rough_spans}
     check_setup(out, setup)
-    write_text(out / "edits.jsonl", "".join(json.dumps(asdict(case), ensure_ascii=False) + "\n" for case in cases))
+    write_records(out / "edits.jsonl", [asdict(case) for case in cases])
     load_synthesizer = functools.cache(
         lambda: Synthesizer.from_pretrained(args.model, preset=args.preset, device=args.device))
     jobs = edit_jobs(cases, args)
@@ -516,7 +510,7 @@ def evaluate(args) -> dict:
     regenerated = run_jobs(regeneration_jobs(cases, records, jobs), load_synthesizer, out / "regenerated",
                            "same-text regenerations", args.quiet)
     scores = score_all(cases, records, regenerated, out, args)
-    write_text(out / "scores.jsonl", "".join(json.dumps(score, ensure_ascii=False) + "\n" for score in scores))
+    write_records(out / "scores.jsonl", scores)
     scoring = {"asr": args.asr, "speaker": "resemblyzer", "min_region_seconds": MIN_REGION_SECONDS,
                "long_region_seconds": LONG_REGION_SECONDS, "similarity_target": SIMILARITY_TARGET}
     results = {"setup": setup, "scoring": scoring, "summary": summarize(scores)}

@@ -1,0 +1,106 @@
+"""`maskvox clone`: new text in the voice of a prompt recording (zero-shot), or a batch of items."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+from ..errors import UserError
+from ..fileio import check_output_path
+from .common import (add_memory_arguments, add_model_arguments, check_out_dir, finish_batch, load_synthesizer,
+                     option_name, say, stderr_reporter, warnings_on_stderr)
+
+
+def add_command(commands: argparse._SubParsersAction) -> None:
+    clone = commands.add_parser("clone", help="say new text in the voice of a prompt recording (zero-shot)")
+    clone.add_argument("--prompt", help="the prompt recording, 3-15 s (any format, rate, channels; longer is cut at a pause)")
+    clone.add_argument("--prompt-text", help="what the prompt says")
+    text = clone.add_mutually_exclusive_group()
+    text.add_argument("--text", help="what to say")
+    text.add_argument("--text-file", metavar="FILE", help="read what to say from a UTF-8 text file (long text is split)")
+    clone.add_argument("--lang", default="en", help="language of the text: en, zh, ja, ko, fr, de (default: en)")
+    clone.add_argument("--prompt-lang", help="language of the prompt (default: --lang)")
+    clone.add_argument("--out", help="output audio (.wav or .flac), 24 kHz")
+    clone.add_argument("--batch", metavar="ITEMS.jsonl",
+                       help="many items, one JSON object per line (id, prompt, prompt_text, text, language, ...)")
+    clone.add_argument("--out-dir", metavar="DIR", help="with --batch: one wav per item and results.jsonl (resumable)")
+    clone.add_argument("--batch-size", type=int, default=8, help="pieces generated together (default: 8)")
+    clone.add_argument("--force", action="store_true", help="with --batch: redo items already done")
+    length = clone.add_mutually_exclusive_group()
+    length.add_argument("--duration", type=float, metavar="SECONDS", help="the exact length of the output")
+    length.add_argument("--speed", type=float, default=1.0, help="speaking-rate factor, 0.5 to 2 (> 1: faster)")
+    clone.add_argument("--seed", type=int, help="seed for a repeatable result (default: a random one, printed)")
+    clone.add_argument("--preset", default="default", metavar="NAME|FILE",
+                       help="fast, default (the reference's steps) or high; or a .yaml/.json of preset fields")
+    clone.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
+                       help="auto: bf16 on a GPU that has it, else fp32")
+    clone.add_argument("--reference-sampling", action="store_true",
+                       help="the reference pipeline's exact computation and random draws (fp32, one piece at a time)")
+    add_memory_arguments(clone)
+    clone.add_argument("--json", action="store_true", help="print the result's details as JSON")
+    add_model_arguments(clone)
+    clone.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> None:
+    if args.batch_size < 1:
+        raise UserError(f"--batch-size must be at least 1, got {args.batch_size}")
+    if args.batch:
+        return _clone_batch(args)
+    for dest in ("prompt", "prompt_text", "out"):
+        if getattr(args, dest) is None:
+            raise UserError(f"{option_name(dest)} is required (or use --batch ITEMS.jsonl --out-dir DIR)")
+    if args.text is None and args.text_file is None:
+        raise UserError("give --text or --text-file")
+    from ..audio import write_audio
+    from ..modes import sampling_mode
+    from ..pipeline import CloneRequest
+
+    out = check_output_path(args.out, (".wav", ".flac"))
+    text = args.text if args.text is not None else _read_text_file(args.text_file)
+    request = CloneRequest(args.prompt, args.prompt_text, text, args.lang, args.prompt_lang, args.duration,
+                           args.speed, args.seed)
+    sampling = _sampling(args)
+    reader = sampling_mode(sampling).reader()
+    with warnings_on_stderr(args.quiet):
+        reader.check(request)  # bad input fails before the models load; nothing is read twice
+        synthesizer = load_synthesizer(args, sampling, reader)
+        started = time.perf_counter()
+        result = synthesizer.clone_batch([request], batch_size=args.batch_size)[0]
+    write_audio(out, result.audio, result.sample_rate)
+    if args.json:
+        print(json.dumps({"out": str(out), **result.as_dict()}))
+    else:
+        say(args, f"wrote {out}: {result.seconds:.2f} s ({result.duration_source} length; seed {result.seed}; "
+                  f"{len(result.pieces)} piece(s)) in {time.perf_counter() - started:.1f} s")
+
+
+def _sampling(args: argparse.Namespace) -> str:
+    return "reference" if args.reference_sampling else "fast"
+
+
+def _read_text_file(path: str) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise UserError(f"cannot read the text file {path}: {getattr(err, 'strerror', None) or err}") from None
+
+
+def _clone_batch(args: argparse.Namespace) -> None:
+    from ..batch import read_items, run_clone_batch
+    from ..pipeline import load_preset
+
+    if not args.out_dir:
+        raise UserError("--batch needs --out-dir DIR")
+    for dest in ("prompt", "prompt_text", "text", "text_file", "out", "duration"):
+        if getattr(args, dest) is not None:
+            raise UserError(f"{option_name(dest)} does not go with --batch (give it per item in the items file)")
+    out_dir = check_out_dir(args.out_dir)
+    load_preset(args.preset)  # a bad preset fails before any item runs
+    items = read_items(args.batch, args.lang, args.seed)
+    with warnings_on_stderr(args.quiet):
+        records = run_clone_batch(items, out_dir, lambda: load_synthesizer(args, _sampling(args)), args.batch_size,
+                                  args.force, progress=not args.quiet, report=stderr_reporter(args.batch))
+    finish_batch(args, [item.id for item in items], records, out_dir, "items")

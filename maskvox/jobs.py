@@ -1,0 +1,102 @@
+"""Resumable jobs (clone and edit batches, dubbing, the evaluation recipes): one JSON record
+per item, by id, in a JSON-lines file rewritten atomically after each step.
+
+An item is done when its record says ok, the output file it names exists and, for a job whose
+outputs depend on its settings, the record's fingerprint is that of the settings now. Outputs
+are written whole (`maskvox.fileio.atomic_path`) before their record says ok, so a job
+stopped at any moment loses at most the step in flight; run it again and it goes on. Light:
+no torch, so readers of item lists can use it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from pathlib import Path
+from typing import Iterable
+
+from .errors import UserError
+from .fileio import remove_stale_temporaries, write_text
+
+RESULTS_FILE = "results.jsonl"  # the records of clone and edit batches
+SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")  # item ids name output files
+
+
+def json_object_line(line: str, fields) -> dict:
+    """One line of a JSON-lines list: an object whose keys are all among `fields`, or a UserError."""
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as err:
+        raise UserError(f"not valid JSON ({err.msg})") from None
+    if not isinstance(record, dict):
+        raise UserError("expected a JSON object")
+    unknown = sorted(set(record) - set(fields))
+    if unknown:
+        names = ", ".join(f"'{name}'" for name in unknown)
+        raise UserError(f"unknown field{'s' if len(unknown) > 1 else ''} {names} (known: {', '.join(fields)})")
+    return record
+
+
+def read_records(path: Path) -> dict[str, dict]:
+    """A JSON-lines file of records with an `id` each, by id (none if there is no file)."""
+    if not path.is_file():
+        return {}
+    records = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            record = json.loads(line)
+            records[record["id"]] = record
+        except (json.JSONDecodeError, KeyError, TypeError):
+            continue  # the file is written atomically; a stray line is just ignored
+    return records
+
+
+def write_records(path: Path, records: Iterable[dict]) -> None:
+    """Records as JSON lines, written atomically."""
+    write_text(path, "".join(json.dumps(record, ensure_ascii=False) + "\n" for record in records))
+
+
+def fingerprint(settings) -> str:
+    """A short digest of JSON-ready `settings`: what an output depends on."""
+    text = json.dumps(settings, sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+class JobRecords:
+    """The records of a job whose outputs sit beside its records file.
+
+    `output_field`: the record field naming an item's output file (relative to the folder).
+    Opening the records removes what a killed write left of the records file and of the
+    `outputs` named (only those: the folder may hold the user's own hidden files)."""
+
+    def __init__(self, path: Path, output_field: str, outputs: Iterable[str] = ()):
+        self.path, self.output_field = path, output_field
+        path.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_temporaries(path.parent, [path.name, *outputs])
+        self.by_id = read_records(path)
+
+    def done(self, item_id: str, fingerprint: str | None = None) -> bool:
+        """Whether the item's record says ok, its output exists, and (if given) its fingerprint matches."""
+        record = self.by_id.get(item_id)
+        if not record or record.get("status") != "ok":
+            return False
+        if fingerprint is not None and record.get("fingerprint") != fingerprint:
+            return False
+        output = record.get(self.output_field)
+        return isinstance(output, str) and (self.path.parent / output).is_file()
+
+    def get(self, item_id: str) -> dict | None:
+        return self.by_id.get(item_id)
+
+    def __setitem__(self, item_id: str, record: dict) -> None:
+        self.by_id[item_id] = record
+
+    def __contains__(self, item_id: str) -> bool:
+        return item_id in self.by_id
+
+    def save(self, first: Iterable[str] = ()) -> None:
+        """Write every record: the ids of `first` in that order, then the others as they came."""
+        first = [item_id for item_id in dict.fromkeys(first) if item_id in self.by_id]
+        rest = [item_id for item_id in self.by_id if item_id not in set(first)]
+        write_records(self.path, [self.by_id[item_id] for item_id in first + rest])

@@ -1,0 +1,58 @@
+"""Inference presets: the decoding steps and guidance of T2S and S2A, by name or from a file."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from .config import load_config
+from .errors import ConfigError
+from .sampling import SamplerSettings
+
+
+@dataclass
+class InferencePreset:
+    """Decoding steps and guidance of T2S and S2A (the defaults are the reference's)."""
+
+    t2s_steps: int = 25
+    s2a_steps: tuple[int, ...] = (25, 10, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1)  # per acoustic layer
+    t2s_cfg: float = 2.5
+    s2a_cfg: float = 2.5
+    rescale_cfg: float = 0.75
+    t2s_temperature: float = 0.9
+    s2a_temperature: float = 1.5
+    top_k_ratio: float = 0.98
+
+    def __post_init__(self):
+        if self.t2s_steps < 1 or not self.s2a_steps or min(self.s2a_steps) < 1:
+            raise ConfigError("preset: every step count must be at least 1")
+
+    def sampler(self, stage: str, mode: str) -> SamplerSettings:
+        if stage == "t2s":
+            return SamplerSettings(self.t2s_cfg, self.rescale_cfg, self.t2s_temperature, self.top_k_ratio, mode=mode)
+        return SamplerSettings(self.s2a_cfg, self.rescale_cfg, self.s2a_temperature, self.top_k_ratio, mode=mode)
+
+    def check_layers(self, layers: int) -> None:
+        """One S2A step count per acoustic layer of the model."""
+        if len(self.s2a_steps) != layers:
+            raise ConfigError(f"preset: {len(self.s2a_steps)} S2A step counts for {layers} acoustic layers")
+
+
+PRESETS = {
+    # Chosen on held-out voices (recipes/bench/RESULTS.md): T2S needs its guidance (without it
+    # WER rose 63 %), S2A holds its quality without guidance at a third of the steps.
+    "fast": InferencePreset(t2s_steps=8, s2a_steps=(8, 2) + (1,) * 10, s2a_cfg=0.0),
+    "default": InferencePreset(),
+    "high": InferencePreset(t2s_steps=50, s2a_steps=(50, 20) + (1,) * 10),
+}
+
+
+def load_preset(name_or_path: str | InferencePreset) -> InferencePreset:
+    """A named preset (fast, default, high) or a YAML/JSON file of InferencePreset fields."""
+    if isinstance(name_or_path, InferencePreset):
+        return name_or_path
+    if name_or_path in PRESETS:
+        return PRESETS[name_or_path]
+    if Path(name_or_path).suffix in (".yaml", ".yml", ".json"):
+        return load_config(name_or_path, InferencePreset)
+    raise ConfigError(f"unknown preset '{name_or_path}' (known: {', '.join(PRESETS)}, or a .yaml/.json file)")
