@@ -15,15 +15,16 @@ The models' own paired code (which predictor a step uses) follows `name` through
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
-import torch
-
-from .duration.predictor import DurationPredictor
 from .errors import ConfigError
 from .pieces import natural_lengths, reference_lengths
 from .request import PreparedRequest, RequestReader
-from .sampling import make_generators
+
+if TYPE_CHECKING:
+    import torch
+
+    from .duration.predictor import DurationPredictor
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,10 @@ class SamplingMode:
         """Seed the draws of one batch: per-piece generators, or (exact) the global generator
         with the first seed. `skip(generator)` then consumes what the reference's w2v-BERT
         forward draws, so each piece draws what the reference would for it."""
+        import torch
+
+        from .sampling import make_generators
+
         if self.exact:
             torch.manual_seed(seeds[0])
             skip(None)

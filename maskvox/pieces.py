@@ -4,15 +4,18 @@ their seeds, and the crossfaded joins that put their audio back together."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
-import torch
 
 from .audio import SEMANTIC_RATE
 from .duration.control import FRAME_RATE_HZ, resolve_frames
-from .duration.predictor import DurationPredictor, LengthQuery
 from .request import PreparedRequest
+
+if TYPE_CHECKING:
+    import torch
+
+    from .duration.predictor import DurationPredictor
 
 CROSSFADE_FRAMES = 2  # 40 ms joins between pieces of a long text
 
@@ -33,6 +36,8 @@ class Piece:
 def natural_lengths(item: PreparedRequest, duration: DurationPredictor) -> None:
     """Frames of each piece from the duration model (or its fallback rule), the user's
     --duration/--speed applied to the whole text."""
+    from .duration.predictor import LengthQuery
+
     request, prompt = item.request, item.prompt
     queries = [LengthQuery(prompt.phones, prompt.audio.wav_16k.size / SEMANTIC_RATE * FRAME_RATE_HZ, phones,
                            request.language) for phones in item.piece_phones]

@@ -17,6 +17,9 @@ one object, `maskvox.modes`. Presets are in `maskvox.presets`, reading a request
 
 Options (`from_pretrained`): `low_memory` holds each big model for its stage only; `quantize="int8"`
 runs T2S and S2A with dynamic int8 linear layers on the CPU.
+
+torch and the models are imported where they are used, so `maskvox.Synthesizer` can be named
+(`import maskvox` is cheap) without loading them.
 """
 
 from __future__ import annotations
@@ -24,15 +27,12 @@ from __future__ import annotations
 import secrets
 import time
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
-import torch
 
 from .audio import ACOUSTIC_RATE
-from .checkpoint import default_model_location, load_model_config
 from .duration.control import FRAME_RATE_HZ, resolve_frames
-from .duration.predictor import DurationPredictor
 from .errors import UserError
 from .modes import SamplingMode, sampling_mode
 from .pieces import CROSSFADE_FRAMES, Piece, crossfade_join, overlap_frames, piece_seed
@@ -42,7 +42,11 @@ from .quantize import quantize_linear_layers
 from .request import CloneRequest, CloneResult, PreparedPrompt, PreparedRequest, RecentCache, RequestReader, prompt_key
 from .runtime import HeldTokenizer, ModelHolder, StageClock, autocast, check_quantize, resolve_precision
 from .text.sentences import chunk_text
-from .tokenizer import SpeechTokenizer
+
+if TYPE_CHECKING:
+    import torch
+
+    from .duration.predictor import DurationPredictor
 
 __all__ = ["Synthesizer", "CloneRequest", "CloneResult", "check_request", "crossfade_join"]
 
@@ -130,12 +134,15 @@ class Synthesizer:
         official sizes take at once; the price is reading them again for every prompt and batch.
         The audio is the same. `quantize="int8"`: see `maskvox.quantize` (CPU only). `reader`: see
         `Synthesizer`."""
+        import torch
+
         from .aligner import Aligner
-        from .checkpoint import official_file
+        from .checkpoint import default_model_location, load_model_config, official_file
         from .codecs.pretrained import load_semantic_codec, load_semantic_features
+        from .duration.predictor import DurationPredictor
         from .s2a.model import load_s2a
         from .t2s.model import load_t2s
-        from .tokenizer import pick_device
+        from .tokenizer import SpeechTokenizer, pick_device
 
         location = str(location or default_model_location())
         # A bad preset, mode, device, precision or quantization fails before the slow loading.
@@ -190,6 +197,8 @@ class Synthesizer:
         """Results in the order of `requests`; up to `batch_size` pieces per forward pass.
         Any bad request raises its UserError before any generation; with `return_errors` its
         UserError takes its place in the results instead and the others are generated."""
+        import torch
+
         if batch_size < 1:
             raise UserError(f"the batch size must be at least 1, got {batch_size}")
         self.clock.totals = {}
@@ -234,6 +243,8 @@ class Synthesizer:
     def tokenize_audio(self, wav_16k: np.ndarray, wav_24k: np.ndarray):
         """One recording at both rates -> its semantic features (T, D) float32, semantic ids (T,)
         and acoustic ids (T', 12); T and T' can differ by a frame."""
+        import torch
+
         with self.models.stage(*SEMANTIC_MODELS), autocast(self.device, self.dtype):  # only prompts need them
             features, _ = self.tokenizer.semantic_features([wav_16k])
             features = features[0].float()
@@ -317,6 +328,8 @@ class Synthesizer:
         return prompt
 
     def _jobs(self, index: int, item: PreparedRequest) -> list[Piece]:
+        import torch
+
         return [
             Piece(torch.tensor(item.prompt.phones + phones, dtype=torch.long), frames, piece_seed(item.seed, piece), index)
             for piece, (phones, frames) in enumerate(zip(item.piece_phones, item.frames))
@@ -356,6 +369,8 @@ class Synthesizer:
         """Consume a generator (default: the global one) as the reference's w2v-BERT forward does
         between the seed and T2S's first draw: transformers 4.41's encoder draws one
         `torch.rand([])` per block of the checkpoint (its layer-drop check), even in eval mode."""
+        import torch
+
         for _ in range(self._reference_draws):
             torch.rand([], generator=generator, device=self.device if generator is not None else "cpu")
 
@@ -373,6 +388,8 @@ def s2a_inputs(prompt_semantic: list[torch.Tensor], prompt_acoustic: list[torch.
     differ by a frame (the fbank and the codec frame the signal differently); `trim` cuts
     both to the shorter so the output has exactly the target's frames. The reference
     keeps them as they are (its output then has P_s + T - P_a frames)."""
+    import torch
+
     semantic, acoustic = [], []
     for prompt_s, prompt_a, target in zip(prompt_semantic, prompt_acoustic, targets):
         length = min(len(prompt_s), len(prompt_a)) if trim else len(prompt_s)

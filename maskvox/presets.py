@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .config import load_config
 from .errors import ConfigError
-from .sampling import SamplerSettings
+
+if TYPE_CHECKING:
+    from .sampling import SamplerSettings
 
 
 @dataclass
@@ -28,6 +31,8 @@ class InferencePreset:
             raise ConfigError("preset: every step count must be at least 1")
 
     def sampler(self, stage: str, mode: str) -> SamplerSettings:
+        from .sampling import SamplerSettings  # (torch comes with it)
+
         if stage == "t2s":
             return SamplerSettings(self.t2s_cfg, self.rescale_cfg, self.t2s_temperature, self.top_k_ratio, mode=mode)
         return SamplerSettings(self.s2a_cfg, self.rescale_cfg, self.s2a_temperature, self.top_k_ratio, mode=mode)

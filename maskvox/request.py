@@ -7,14 +7,17 @@ import hashlib
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from .duration.control import LengthRequest
 from .errors import UserError
 from .prompt import PromptAudio, load_prompt
 from .text import TextFrontEnd
+
+if TYPE_CHECKING:
+    import torch
 
 
 @dataclass

@@ -1,18 +1,21 @@
 """Where and how the big models run: device, precision, quantization, the models held (or
-loaded for one stage at a time, in low memory), and the wall clock of each stage."""
+loaded for one stage at a time, in low memory), and the wall clock of each stage.
+
+torch is imported where it is used: the Synthesizer's modules load without it, so naming
+`maskvox.Synthesizer` costs nothing until models load."""
 
 from __future__ import annotations
 
 import contextlib
 import gc
 import time
-from typing import Callable
-
-import torch
+from typing import TYPE_CHECKING, Callable
 
 from .errors import ConfigError, UserError
 from .quantize import QUANTIZATIONS
-from .tokenizer import SpeechTokenizer
+
+if TYPE_CHECKING:
+    import torch
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
@@ -30,6 +33,8 @@ def check_quantize(quantize: str, device: torch.device, exact: bool) -> None:
 
 def resolve_precision(precision: str, device: torch.device, exact: bool) -> torch.dtype:
     """The compute dtype: `auto` is bf16 on a GPU that has it, else fp32 (always fp32 when `exact`)."""
+    import torch
+
     if precision not in PRECISIONS:
         raise ConfigError(f"unknown precision '{precision}' (known: {', '.join(PRECISIONS)})")
     if precision == "auto":
@@ -44,6 +49,8 @@ def resolve_precision(precision: str, device: torch.device, exact: bool) -> torc
 
 def autocast(device: torch.device, dtype: torch.dtype):
     """Mixed precision on `device`, or nothing in fp32."""
+    import torch
+
     if dtype == torch.float32:
         return contextlib.nullcontext()
     return torch.autocast(device_type=device.type, dtype=dtype)
@@ -71,6 +78,8 @@ class StageClock:
 
     def _sync(self) -> None:
         if self.device.type == "cuda":
+            import torch
+
             torch.cuda.synchronize(self.device)
 
 
@@ -107,17 +116,19 @@ class ModelHolder:
     def release(self, *names: str) -> None:
         dropped = [name for name in names if name in self._loaders and self._held.pop(name, None) is not None]
         if dropped:
+            import torch
+
             gc.collect()  # modules can sit in reference cycles: free their weights now, before the next load
             if torch.cuda.is_initialized():
                 torch.cuda.empty_cache()  # and hand the GPU memory back rather than keep it in torch's cache
 
 
-class HeldTokenizer(SpeechTokenizer):
-    """A synthesizer's tokenizer: its own acoustic codec (always held: it encodes the prompt
-    and decodes the output) and the semantic path from the model holder."""
+class HeldTokenizer:
+    """A synthesizer's codecs: its own acoustic codec (always held: it encodes the prompt and
+    decodes the output) and the semantic path (features, codec) from the model holder."""
 
-    def __init__(self, acoustic_codec, models: ModelHolder):  # (the semantic attributes are properties)
-        self.acoustic_codec, self.semantic_note, self._models = acoustic_codec, "", models
+    def __init__(self, acoustic_codec, models: ModelHolder):
+        self.acoustic_codec, self._models = acoustic_codec, models
 
     semantic_features = property(lambda self: self._models.get("semantic_features"))
     semantic_codec = property(lambda self: self._models.get("semantic_codec"))

@@ -15,7 +15,7 @@ import maskvox.codecs.pretrained
 import maskvox.s2a.model
 import maskvox.t2s.model
 from factories import EXAMPLE_PROMPT, EXAMPLE_PROMPT_TEXT
-from maskvox import pipeline as pipeline_module
+from maskvox import checkpoint as checkpoint_module
 from maskvox.audio import ACOUSTIC_RATE
 from maskvox.checkpoint import default_model_location
 from maskvox.cli import main
@@ -115,7 +115,7 @@ def test_int8_on_a_gpu_or_with_reference_sampling_is_a_one_line_error_before_any
     def no_loading(*_):
         raise AssertionError("the models started loading")
 
-    monkeypatch.setattr(pipeline_module, "load_model_config", no_loading)
+    monkeypatch.setattr(checkpoint_module, "load_model_config", no_loading)  # from_pretrained imports it on use
     with pytest.raises(UserError, match="--quantize int8 runs on the CPU only") as error:
         Synthesizer.from_pretrained(DEMO, device="cuda", quantize="int8")
     assert "\n" not in str(error.value)

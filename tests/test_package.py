@@ -15,6 +15,14 @@ def test_import_maskvox_loads_no_torch():
     assert out == ["False", "False"]
 
 
+@pytest.mark.slow
+def test_naming_the_synthesizer_loads_no_torch():
+    """torch comes with the first model loaded, not with the class."""
+    code = "import sys, maskvox; maskvox.Synthesizer, maskvox.CloneRequest; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["False"]
+
+
 @pytest.mark.parametrize("name", [n for n in maskvox.__all__ if n != "__version__"])
 def test_public_name_is_the_defining_module_s_object(name):
     import importlib
