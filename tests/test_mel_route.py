@@ -10,7 +10,7 @@ import soxr
 import torch
 
 from factories import EXAMPLE_PROMPT
-from maskvox.checkpoint import save_module
+from maskvox.checkpoint import official_file, read_state_dict, save_module
 from maskvox.codecs.acoustic import AcousticCodec
 from maskvox.codecs.hifigan import HifiganConfig, HifiganGenerator
 from maskvox.codecs.mel_decoder import mel_frames
@@ -112,3 +112,13 @@ def test_a_short_training_run_exports_a_codec_that_decodes_at_24_khz(tmp_path, t
     assert codec.cfg.decoder.vocoder == "hifigan" and codec.vocoder is not None
     wav = codec.decode(torch.randint(0, 1024, (1, 30, 12)))
     assert wav.shape == (1, 30 * 480) and torch.isfinite(wav).all()
+
+    # A new run with no checkpoint starts from a milestone's weights (`init_from`): with no
+    # steps to take, what it exports is what it started from.
+    milestone, restarted = tmp_path / "exp" / "export", tmp_path / "restarted"
+    assert acoustic_main(["--config", str(config), "--quiet", "--set", f"data.train_manifest={manifest}",
+                          "--set", f"init_from={milestone}", "--set", f"run.exp_dir={restarted}",
+                          "--set", "run.max_steps=0"]) == 0
+    for name in ("codec_encoder", "codec_decoder"):
+        before, after = (read_state_dict(official_file(folder, name)) for folder in (milestone, restarted / "export"))
+        assert before.keys() == after.keys() and all(torch.equal(before[k], after[k]) for k in before)

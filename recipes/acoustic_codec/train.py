@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from maskvox.checkpoint import write_model_folder
+from maskvox.checkpoint import load_module, official_file, write_model_folder
 from maskvox.codecs.acoustic import AcousticCodec
 from maskvox.codecs.gan import (
     CodecDiscriminator,
@@ -59,6 +59,9 @@ class AcousticCodecTrainConfig:
     run: RunConfig = field(default_factory=RunConfig)
     adversarial_start_step: int = 0
     export_dir: str = ""  # official-layout model folder; empty: <exp_dir>/export
+    # A model folder (an export, or a campaign milestone) whose codec weights start a run that
+    # has no checkpoint yet, so a fresh machine goes on from where the campaign got.
+    init_from: str = ""
 
 
 class CodecGenerator(nn.Module):
@@ -75,6 +78,17 @@ class CodecGenerator(nn.Module):
         vq = self.codec.decoder.quantize(latents)
         decoded = self.codec.decoder(vq.quantized)
         return (decoded if self.codec.cfg.decoder.vocoder == "hifigan" else decoded[:, 0, : wav.shape[-1]]), vq
+
+
+def new_generator(cfg: AcousticCodecTrainConfig, run: TrainingRun) -> CodecGenerator:
+    """The codec to train: from `init_from`'s weights when the run has no checkpoint to resume."""
+    generator = CodecGenerator(cfg.model)
+    if cfg.init_from and not run.checkpoints():
+        for name, module in (("codec_encoder", generator.codec.encoder), ("codec_decoder", generator.codec.decoder)):
+            load_module(module, official_file(cfg.init_from, name))
+        if run.is_main and not cfg.run.quiet:
+            print(f"starting from the codec of {cfg.init_from}", file=sys.stderr)
+    return generator
 
 
 def train(cfg: AcousticCodecTrainConfig) -> TrainingRun:
@@ -97,7 +111,7 @@ def train(cfg: AcousticCodecTrainConfig) -> TrainingRun:
     if mel_route:
         return train_mel_route(cfg, run, loader)
 
-    generator = CodecGenerator(cfg.model)
+    generator = new_generator(cfg, run)
     discriminator = CodecDiscriminator(cfg.discriminator)
     mel_loss = MultiScaleMelLoss(sample_rate, cfg.loss.mel).to(run.device)
     betas = tuple(cfg.optim.betas)
@@ -164,7 +178,7 @@ def exporter(cfg: AcousticCodecTrainConfig, run: TrainingRun, generator: CodecGe
 
 def train_mel_route(cfg: AcousticCodecTrainConfig, run: TrainingRun, loader) -> TrainingRun:
     """The "hifigan" route: log-mel L1 (x mel_weight) + the quantizers' losses; no GAN."""
-    generator = CodecGenerator(cfg.model)
+    generator = new_generator(cfg, run)
     mel_loss = MelRegressionLoss().to(run.device)
     optimizer = torch.optim.AdamW(generator.parameters(), lr=cfg.optim.lr, betas=tuple(cfg.optim.betas))
     scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, cfg.optim.lr_decay)

@@ -33,6 +33,8 @@ export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
 order() { case "$1" in *a) echo $(( ${1%a} * 10 + 5 )) ;; *) echo $(( $1 * 10 )) ;; esac; }
 stage() { [ "$(order "$1")" -ge "$(order "$first")" ] && [ "$(order "$1")" -le "$(order "$last")" ]; }
 say() { echo "== stage $*" >&2; }
+# The committed milestone of a model, or nothing (a run with checkpoints resumes from them instead).
+milestone() { [ -f "recipes/demo/milestones/$1/config.json" ] && echo "recipes/demo/milestones/$1" || true; }
 
 if stage 0; then say "0: corpus"
   $python -m recipes.offline_corpus.build_v3 --out "$corpus" --check-asr none
@@ -41,8 +43,10 @@ if stage 0a; then say "0a: Whisper check of the human transcripts"
   $python -m recipes.offline_corpus.build_v3 --out "$corpus" --check-asr whisper-base
 fi
 if stage 1; then say "1: acoustic codec"
+  # A fresh machine starts from the campaign's last committed milestone (recipes/demo/milestones).
   $python -m recipes.acoustic_codec.train --config recipes/acoustic_codec/configs/demo.yaml \
-    --set data.train_manifest="$corpus/train.jsonl" --set export_dir="$model"
+    --set data.train_manifest="$corpus/train.jsonl" --set export_dir="$model" \
+    --set init_from="$(milestone acoustic_codec)"
 fi
 if stage 2; then say "2: duration"
   for split in train heldout; do
