@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -42,3 +43,43 @@ def test_synthesizer_from_the_top():
 def test_unknown_name_is_an_attribute_error():
     with pytest.raises(AttributeError, match="no attribute 'Synthesiser'"):
         maskvox.Synthesiser  # noqa: B018
+
+
+def _module_level_imports(root: Path, package: str) -> dict[str, set[str]]:
+    """For each module of the package folder `root`: the package's modules it imports at its top."""
+    import ast
+
+    modules = {}
+    for path in root.rglob("*.py"):
+        parts = path.relative_to(root).with_suffix("").parts
+        name = ".".join((package, *parts[:-1])) if parts[-1] == "__init__" else ".".join((package, *parts))
+        modules[name] = (path, parts[-1] == "__init__")
+    graph = {}
+    for name, (path, is_package) in modules.items():
+        base = name if is_package else name.rpartition(".")[0]
+        found = set()
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:  # the top only: imports in functions are lazy
+            if isinstance(node, ast.ImportFrom):
+                origin = base
+                for _ in range(node.level - 1):
+                    origin = origin.rpartition(".")[0]
+                target = f"{origin}.{node.module}" if node.level and node.module else origin if node.level else node.module
+                candidates = [target] + [f"{target}.{alias.name}" for alias in node.names]
+                found |= {candidate for candidate in candidates if candidate in modules and candidate != name}
+            elif isinstance(node, ast.Import):
+                found |= {alias.name for alias in node.names if alias.name in modules}
+        graph[name] = found
+    return graph
+
+
+def test_the_package_s_modules_import_each_other_without_a_cycle():
+    from graphlib import CycleError, TopologicalSorter
+
+    graph = _module_level_imports(Path(maskvox.__file__).parent, "maskvox")
+    assert "maskvox.pipeline" in graph and "maskvox.request" in graph["maskvox.pipeline"]
+    try:
+        TopologicalSorter(graph).static_order()
+        cycle = None
+    except CycleError as error:
+        cycle = error.args[1]
+    assert cycle is None
