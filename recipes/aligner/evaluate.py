@@ -47,6 +47,8 @@ from ..common.manifest import Utterance, read_manifest
 from ..offline_corpus.build import FLITE_VOICES, HELD_OUT, Voice
 
 FLITE_SPEAKERS = {voice.speaker: voice for voice in FLITE_VOICES}
+# Corpus v3 speaks flite with each voice's own settings, under the plain voice name (flite_slt).
+FLITE_SPEAKERS |= {f"flite_{name}": Voice("flite", name) for name in ("kal16", "awb", "rms", "slt")}
 DEFAULT_SPEAKERS = sorted(speaker for speaker in HELD_OUT if speaker in FLITE_SPEAKERS)
 PAUSE = "pau"
 TOLERANCES_MS = (20, 50)
