@@ -51,9 +51,11 @@ def atomic_path(target: str | os.PathLike, suffix: str | None = None) -> Iterato
     )
     os.close(fd)
     tmp = Path(tmp_name)
-    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private; the output gets the usual mode
     try:
         yield tmp
+        # mkstemp makes the file private, and some writers (safetensors) replace it with a private
+        # one of their own: the output gets the usual mode once it is written.
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, target)
     finally:
         if tmp.exists():

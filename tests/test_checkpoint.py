@@ -104,3 +104,15 @@ def test_offline_and_not_cached_says_what_to_download(tmp_path, monkeypatch):
     assert "acoustic_codec/model.safetensors is not in the local Hugging Face cache" in message
     assert "HF_HUB_OFFLINE is set" in message and "hf download amphion/MaskGCT" in message
     assert "\n" not in message
+
+
+def test_a_saved_checkpoint_gets_the_usual_file_mode(tmp_path):
+    """safetensors writes its own private file; the saved one is readable as any output is."""
+    import os
+
+    mask = os.umask(0o022)
+    try:
+        save_module({"weight": torch.zeros(2)}, tmp_path / "model.safetensors")
+    finally:
+        os.umask(mask)
+    assert (tmp_path / "model.safetensors").stat().st_mode & 0o777 == 0o644
