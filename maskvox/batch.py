@@ -6,10 +6,10 @@ Items file, one JSON object per line (relative prompt paths are taken from the f
      "prompt_language": "en", "duration": 3.0, "speed": 1.0, "seed": 7}     # the last five optional
 
 Output folder: `<id>.wav` per item and `results.jsonl` (one record per item, in the items'
-order: status ok/failed, lengths, seed, timings, error). The results file is rewritten
-atomically after every batch and each wav is written whole before its record says ok, so
-a stopped job loses at most the batch in flight; run again and items already ok are kept
-(`force` redoes them; maskvox.jobs). A bad line fails alone, with its line number.
+order: status ok/failed, lengths, seed, timings, error). Each wav is written whole before its
+record is appended to the results file, so a stopped job loses at most the batch in flight;
+run again and items already ok are kept (`force` redoes them; maskvox.jobs). A second job on
+the same folder is refused while this one runs. A bad line fails alone, with its line number.
 """
 
 from __future__ import annotations
@@ -100,22 +100,20 @@ def run_clone_batch(
     """Run the items not already done; returns every record by id."""
     from tqdm import tqdm
 
-    records = JobRecords(out_dir / RESULTS_FILE, "wav", [f"{item.id}.wav" for item in items])
-    for item in items:
-        if item.error:
-            report(f"line {item.line}: {item.error}")
-            records[item.id] = _failed(item, item.error)
-    todo = [item for item in items if item.request is not None and (force or not records.done(item.id))]
-    order = [item.id for item in items]  # the records in the items file's order, then ids no longer listed
-    if todo:
-        synthesizer = load_synthesizer()
-        with tqdm(total=len(todo), desc="clone", unit="item", disable=not progress) as bar:
-            for start in range(0, len(todo), batch_size):
-                group = todo[start : start + batch_size]
-                _run_group(synthesizer, group, out_dir, records, batch_size, report)
-                records.save(order)
-                bar.update(len(group))
-    records.save(order)
+    with JobRecords(out_dir / RESULTS_FILE, "wav", [f"{item.id}.wav" for item in items]) as records:
+        for item in items:
+            if item.error:
+                report(f"line {item.line}: {item.error}")
+                records[item.id] = _failed(item, item.error)
+        todo = [item for item in items if item.request is not None and (force or not records.done(item.id))]
+        if todo:
+            synthesizer = load_synthesizer()
+            with tqdm(total=len(todo), desc="clone", unit="item", disable=not progress) as bar:
+                for start in range(0, len(todo), batch_size):
+                    group = todo[start : start + batch_size]
+                    _run_group(synthesizer, group, out_dir, records, batch_size, report)
+                    bar.update(len(group))
+        records.save([item.id for item in items])  # the items file's order, then ids no longer listed
     return records.by_id
 
 

@@ -8,8 +8,8 @@ word diff, so the span columns are kept in the results only as a record. Relativ
 are taken from `audio_dir` (default: the TSV's folder).
 
 Output folder: `<wav stem>.wav` per row (the input's rate and sample format) and
-`results.jsonl` (status, edited spans in seconds, error), rewritten atomically after each
-row; a row already ok is not redone unless `force`. A bad row fails alone, with its line.
+`results.jsonl` (status, edited spans in seconds, error), a record appended after each row
+(maskvox.jobs); a row already ok is not redone unless `force`. A bad row fails alone, with its line.
 """
 
 from __future__ import annotations
@@ -84,27 +84,30 @@ def run_edit_batch(items: list[EditItem], out_dir: Path, load_synthesizer: Calla
     """Edit the rows not already done; returns every record by id."""
     from tqdm import tqdm
 
-    records = JobRecords(out_dir / RESULTS_FILE, "out", [f"{item.id}.wav" for item in items])
-    for item in items:
-        if item.error:
-            report(f"line {item.line}: {item.error}")
-            records[item.id] = _record(item, "failed", error=item.error)
-    todo = [item for item in items if item.request is not None and (force or not records.done(item.id))]
-    order = [item.id for item in items]
-    synthesizer = load_synthesizer() if todo else None
-    for item in tqdm(todo, desc="edit", unit="row", disable=not progress):
-        try:
-            result = synthesizer.edit(item.request.audio, item.request.text, item.request.new_text,
-                                      item.request.language, seed=item.request.seed)
-            out = out_dir / f"{item.id}.wav"
-            write_audio(out, result.audio, result.sample_rate, output_subtype(out, result.subtype))
-            records[item.id] = _record(item, "ok", out=f"{item.id}.wav", **result.as_dict())
-        except UserError as err:
-            report(f"line {item.line} ({item.id}): {err}")
-            records[item.id] = _record(item, "failed", error=str(err))
-        records.save(order)
-    records.save(order)
+    with JobRecords(out_dir / RESULTS_FILE, "out", [f"{item.id}.wav" for item in items]) as records:
+        for item in items:
+            if item.error:
+                report(f"line {item.line}: {item.error}")
+                records[item.id] = _record(item, "failed", error=item.error)
+        todo = [item for item in items if item.request is not None and (force or not records.done(item.id))]
+        synthesizer = load_synthesizer() if todo else None
+        for item in tqdm(todo, desc="edit", unit="row", disable=not progress):
+            records[item.id] = _edited(synthesizer, item, out_dir, report)
+        records.save([item.id for item in items])
     return records.by_id
+
+
+def _edited(synthesizer, item: EditItem, out_dir: Path, report: Callable[[str], None]) -> dict:
+    """One row edited and written: its record, ok or failed."""
+    try:
+        result = synthesizer.edit(item.request.audio, item.request.text, item.request.new_text,
+                                  item.request.language, seed=item.request.seed)
+        out = out_dir / f"{item.id}.wav"
+        write_audio(out, result.audio, result.sample_rate, output_subtype(out, result.subtype))
+        return _record(item, "ok", out=f"{item.id}.wav", **result.as_dict())
+    except UserError as err:
+        report(f"line {item.line} ({item.id}): {err}")
+        return _record(item, "failed", error=str(err))
 
 
 def output_subtype(path: str | Path, subtype: str | None) -> str | None:

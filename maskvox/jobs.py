@@ -4,14 +4,19 @@ per item, by id, in a JSON-lines file rewritten atomically after each step.
 An item is done when its record says ok, the output file it names exists and, for a job whose
 outputs depend on its settings, the record's fingerprint is that of the settings now. Outputs
 are written whole (`maskvox.fileio.atomic_path`) before their record says ok, so a job
-stopped at any moment loses at most the step in flight; run it again and it goes on. Light:
-no torch, so readers of item lists can use it.
+stopped at any moment loses at most the step in flight; run it again and it goes on.
+
+A record costs one appended, fsync'd line, whatever the job's size; the file is compacted (one
+line per id, in the job's order) when the job opens and when it finishes. A job holds a lock
+on its folder: a second job on the same folder is refused, not interleaved. Light: no torch,
+so readers of item lists can use it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 from pathlib import Path
 from typing import Iterable
@@ -21,6 +26,7 @@ from .fileio import remove_stale_temporaries, write_text
 
 RESULTS_FILE = "results.jsonl"  # the records of clone and edit batches
 SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")  # item ids name output files
+LOCK_FILE = ".maskvox-job.lock"  # in a job's folder, held while the job runs
 
 
 def json_object_line(line: str, fields) -> dict:
@@ -64,7 +70,8 @@ def fingerprint(settings) -> str:
 
 
 class JobRecords:
-    """The records of a job whose outputs sit beside its records file.
+    """The records of a job whose outputs sit beside its records file; a context manager that
+    holds the folder's lock until the job ends (or its process dies).
 
     `output_field`: the record field naming an item's output file (relative to the folder).
     Opening the records removes what a killed write left of the records file and of the
@@ -73,8 +80,21 @@ class JobRecords:
     def __init__(self, path: Path, output_field: str, outputs: Iterable[str] = ()):
         self.path, self.output_field = path, output_field
         path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = lock_folder(path.parent)
         remove_stale_temporaries(path.parent, [path.name, *outputs])
         self.by_id = read_records(path)
+        if self.by_id:
+            self.save()  # compacted, so an append never lands after a line a kill cut short
+
+    def __enter__(self) -> "JobRecords":
+        return self
+
+    def __exit__(self, *_) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Let another job use the folder."""
+        self._lock.close()
 
     def done(self, item_id: str, fingerprint: str | None = None) -> bool:
         """Whether the item's record says ok, its output exists, and (if given) its fingerprint matches."""
@@ -90,13 +110,39 @@ class JobRecords:
         return self.by_id.get(item_id)
 
     def __setitem__(self, item_id: str, record: dict) -> None:
+        """Keep `record`, appended to the file at once (one line, fsync'd)."""
         self.by_id[item_id] = record
+        with open(self.path, "a", encoding="utf-8") as records:
+            records.write(json.dumps(record, ensure_ascii=False) + "\n")
+            records.flush()
+            os.fsync(records.fileno())
 
     def __contains__(self, item_id: str) -> bool:
         return item_id in self.by_id
 
     def save(self, first: Iterable[str] = ()) -> None:
-        """Write every record: the ids of `first` in that order, then the others as they came."""
+        """Compact the file: one record per id, the ids of `first` in that order, then the others as
+        they came (written atomically)."""
         first = [item_id for item_id in dict.fromkeys(first) if item_id in self.by_id]
         rest = [item_id for item_id in self.by_id if item_id not in set(first)]
         write_records(self.path, [self.by_id[item_id] for item_id in first + rest])
+
+
+def lock_folder(folder: Path):
+    """An exclusive lock on `folder` for this process (released when the returned file is closed,
+    or when the process dies); a UserError naming the holder when another job has it."""
+    import fcntl
+
+    handle = open(folder / LOCK_FILE, "a+", encoding="utf-8")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "another process"
+        handle.close()
+        raise UserError(f"{folder} is in use by another maskvox job ({holder}): wait for it to finish, "
+                        "or give another folder") from None
+    handle.truncate(0)
+    handle.write(f"pid {os.getpid()}\n")
+    handle.flush()
+    return handle

@@ -9,7 +9,7 @@ import soundfile as sf
 
 from maskvox.aligner import split_words, word_key
 from maskvox.errors import UserError
-from maskvox.jobs import RESULTS_FILE
+from maskvox.jobs import LOCK_FILE, RESULTS_FILE
 from recipes.common.manifest import Utterance
 from recipes.edit.evaluate import (
     EditCase, EditJob, NEW_WORDS, centred_region, make_edits, run_jobs, word_scores,
@@ -137,4 +137,4 @@ def test_a_stopped_run_keeps_its_done_and_failed_edits_and_redoes_the_rest(tmp_p
     resumed = run_jobs(jobs, lambda: again, folder, "edits", quiet=True)
     assert again.edited == ["three"]  # b failed, and with its seed it would again
     assert resumed.keys() == records.keys() and resumed["a"] == records["a"] and resumed["b"] == records["b"]
-    assert sorted(path.name for path in folder.iterdir()) == ["a.wav", "c.wav", RESULTS_FILE]
+    assert sorted(path.name for path in folder.iterdir()) == [LOCK_FILE, "a.wav", "c.wav", RESULTS_FILE]

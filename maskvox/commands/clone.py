@@ -90,7 +90,7 @@ def _read_text_file(path: str) -> str:
 
 def _clone_batch(args: argparse.Namespace) -> None:
     from ..batch import read_items, run_clone_batch
-    from ..pipeline import load_preset
+    from ..presets import load_preset
 
     if not args.out_dir:
         raise UserError("--batch needs --out-dir DIR")

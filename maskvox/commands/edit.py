@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> None:
 
 def _edit_batch(args: argparse.Namespace) -> None:
     from ..edit_batch import read_edit_tsv, run_edit_batch
-    from ..pipeline import load_preset
+    from ..presets import load_preset
 
     if not args.out_dir:
         raise UserError("--tsv needs --out-dir DIR")

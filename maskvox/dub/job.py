@@ -2,9 +2,9 @@
 
 The cues are planned in fixed groups of `batch_size` (`tasks`), generated group by group by an
 engine (`engine`: here, or over Ray actors; `generator`), then the tracks and subtitles are
-rebuilt from the cue wavs (`tracks`). After each group, its wavs are written, then
-`report.jsonl` is rewritten (both atomically; maskvox.jobs): a crash or SIGKILL loses at most
-the group in flight. A cue is done when its record says ok, its wav exists and its fingerprint
+rebuilt from the cue wavs (`tracks`). Each cue's wav is written whole, then its record is
+appended to `report.jsonl` (maskvox.jobs): a crash or SIGKILL loses at most the group in
+flight, and a second job on the same folder is refused while this one runs. A cue is done when its record says ok, its wav exists and its fingerprint
 (everything that decides its audio) is unchanged; done cues are never redone unless `force` is set.
 
 Outputs in the job folder:
@@ -69,38 +69,36 @@ def run_dub_job(
     started = time.perf_counter()
     out_dir = Path(out_dir)
     background = read_background(config.background, cues)
-    records = _open_report(out_dir, cues)
-    tasks = plan_tasks(cues, config.seed)
-    identity = config.identity()
-    for error in cue_errors:
-        report(f"line {error.line}: {error.message}")
-        records[_error_id(error)] = {"id": _error_id(error), "line": error.line, "status": "skipped",
-                                     "error": error.message}
-    cue_of = {cue.id: cue for cue in cues}
-    todo_groups = [
-        [task for task in group if config.force or not records.done(task.id, task.fingerprint(identity))]
-        for group in fixed_groups(tasks, config.group_size())
-    ]
-    todo_groups = [group for group in todo_groups if group]
-    generated = 0
-    if todo_groups:
-        engine = engine or make_engine(config)
-        task_of = {task.id: task for group in todo_groups for task in group}
-        total = sum(len(group) for group in todo_groups)
-        with tqdm(total=total, desc="dub", unit="cue", disable=not progress) as bar:
-            for outputs in engine(todo_groups):
-                for output in outputs:
-                    task = task_of[output.id]
-                    records[output.id] = _record(cue_of[output.id], task, output, identity, out_dir)
-                    if output.error:
-                        report(f"cue {output.id}: {output.error}")
-                _save_report(records)
-                generated += len(outputs)
-                bar.update(len(outputs))
-    _save_report(records)
-    tracks, subtitles = write_tracks(cues, records.by_id, out_dir, background, config.background_gain_db)
-    return _summarize(cues, cue_errors, records.by_id, out_dir, generated, time.perf_counter() - started, tracks,
-                      subtitles)
+    with _open_report(out_dir, cues) as records:
+        tasks = plan_tasks(cues, config.seed)
+        identity = config.identity()
+        for error in cue_errors:
+            report(f"line {error.line}: {error.message}")
+            records[_error_id(error)] = {"id": _error_id(error), "line": error.line, "status": "skipped",
+                                         "error": error.message}
+        cue_of = {cue.id: cue for cue in cues}
+        todo_groups = [
+            [task for task in group if config.force or not records.done(task.id, task.fingerprint(identity))]
+            for group in fixed_groups(tasks, config.group_size())
+        ]
+        todo_groups = [group for group in todo_groups if group]
+        generated = 0
+        if todo_groups:
+            engine = engine or make_engine(config)
+            task_of = {task.id: task for group in todo_groups for task in group}
+            total = sum(len(group) for group in todo_groups)
+            with tqdm(total=total, desc="dub", unit="cue", disable=not progress) as bar:
+                for outputs in engine(todo_groups):
+                    for output in outputs:
+                        records[output.id] = _record(cue_of[output.id], task_of[output.id], output, identity, out_dir)
+                        if output.error:
+                            report(f"cue {output.id}: {output.error}")
+                    generated += len(outputs)
+                    bar.update(len(outputs))
+        _save_report(records)
+        tracks, subtitles = write_tracks(cues, records.by_id, out_dir, background, config.background_gain_db)
+        return _summarize(cues, cue_errors, records.by_id, out_dir, generated, time.perf_counter() - started,
+                          tracks, subtitles)
 
 
 def _open_report(out_dir: Path, cues: list[Cue]) -> JobRecords:

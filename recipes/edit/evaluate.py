@@ -243,15 +243,14 @@ def regeneration_jobs(cases: list[EditCase], records: dict[str, dict], jobs: lis
 
 
 def run_jobs(jobs: list[EditJob], load_synthesizer, folder: Path, desc: str, quiet: bool) -> dict[str, dict]:
-    """Each job's record (in <folder>/results.jsonl, saved after each job), running the ones not
+    """Each job's record (in <folder>/results.jsonl, appended after each job), running the ones not
     finished: ok with its wav, or failed (with the same seed it would fail again)."""
-    records = JobRecords(folder / RESULTS_FILE, "wav", [f"{job.id}.wav" for job in jobs])
-    order = [job.id for job in jobs]
-    failed = {job.id for job in jobs if (records.get(job.id) or {}).get("status") == "failed"}
-    todo = [job for job in jobs if not (records.done(job.id) or job.id in failed)]
-    for job in tqdm(todo, desc=desc, disable=quiet):
-        records[job.id] = run_job(load_synthesizer(), job, folder)
-        records.save(order)
+    with JobRecords(folder / RESULTS_FILE, "wav", [f"{job.id}.wav" for job in jobs]) as records:
+        failed = {job.id for job in jobs if (records.get(job.id) or {}).get("status") == "failed"}
+        todo = [job for job in jobs if not (records.done(job.id) or job.id in failed)]
+        for job in tqdm(todo, desc=desc, disable=quiet):
+            records[job.id] = run_job(load_synthesizer(), job, folder)
+        records.save([job.id for job in jobs])
     return {job.id: records.get(job.id) for job in jobs}
 
 
