@@ -22,15 +22,32 @@ def resolve_relative(path: str | os.PathLike, folder: Path) -> Path:
     return path if path.is_absolute() else folder / path
 
 
-def check_output_path(path: str | os.PathLike, suffixes: tuple[str, ...]) -> Path:
-    """The output path, if it ends in one of `suffixes` and is not a folder (checked before
-    any slow work, so a bad --out fails at once)."""
+def check_output_path(path: str | os.PathLike, suffixes: tuple[str, ...],
+                      inputs: dict[str, str | os.PathLike | None] | None = None) -> Path:
+    """The output path, checked before any slow work so that a bad --out fails at once: it
+    ends in one of `suffixes`, is not a folder, is none of the command's `inputs` (what -> path:
+    writing would destroy it), and its folder is (or can be made) writable."""
     out = Path(path)
     if out.suffix.lower() not in suffixes:
         raise UserError(f"output {out} must end in {' or '.join(suffixes)}")
     if out.is_dir():
         raise UserError(f"output {out} is a folder")
+    for what, source in (inputs or {}).items():
+        if source is not None and _same_file(out, Path(source)):
+            raise UserError(f"output {out} is the {what}: writing it would destroy the input; give another file")
+    folder = next((parent for parent in out.absolute().parents if parent.exists()), None)
+    if folder is not None and not folder.is_dir():
+        raise UserError(f"output {out}: {folder} is a file, not a folder")
+    if folder is not None and not os.access(folder, os.W_OK | os.X_OK):
+        raise UserError(f"output {out}: the folder {folder} is not writable")
     return out
+
+
+def _same_file(first: Path, second: Path) -> bool:
+    try:
+        return first.exists() and second.exists() and first.samefile(second)
+    except OSError:
+        return False
 
 
 @contextlib.contextmanager

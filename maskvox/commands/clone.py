@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> None:
     from ..modes import sampling_mode
     from ..pipeline import CloneRequest
 
-    out = check_output_path(args.out, (".wav", ".flac"))
+    out = check_output_path(args.out, (".wav", ".flac"), {"prompt": args.prompt, "text file": args.text_file})
     text = args.text if args.text is not None else _read_text_file(args.text_file)
     request = CloneRequest(args.prompt, args.prompt_text, text, args.lang, args.prompt_lang, args.duration,
                            args.speed, args.seed)

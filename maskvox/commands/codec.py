@@ -64,7 +64,7 @@ def decode_file(args: argparse.Namespace) -> None:
     from ..audio import write_audio
     from ..tokenizer import SpeechTokens
 
-    out = check_output_path(args.out, (".wav", ".flac"))
+    out = check_output_path(args.out, (".wav", ".flac"), {"code file": args.codes})
     tokens = SpeechTokens.load(args.codes)
     wav = _tokenizer(args, "no").decode(tokens)
     write_audio(out, wav, tokens.sample_rate)
@@ -74,7 +74,7 @@ def decode_file(args: argparse.Namespace) -> None:
 def roundtrip_file(args: argparse.Namespace) -> None:
     from ..audio import write_audio
 
-    out = check_output_path(args.out, (".wav", ".flac"))
+    out = check_output_path(args.out, (".wav", ".flac"), {"input audio": args.audio})
     tokenizer = _tokenizer(args, "no")
     start = time.perf_counter()  # the codecs' time, not the model load's
     tokens = tokenizer.encode_file(args.audio)

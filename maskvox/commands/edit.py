@@ -44,7 +44,7 @@ def run(args: argparse.Namespace) -> None:
     from ..edit import EditRequest, check_edit_request
     from ..edit_batch import output_subtype
 
-    out = check_output_path(args.out, (".wav", ".flac"))
+    out = check_output_path(args.out, (".wav", ".flac"), {"recording": args.audio})
     request = EditRequest(args.audio, args.text, args.new_text, args.lang, tuple(args.span) if args.span else None,
                           args.seed)
     with warnings_on_stderr(args.quiet):
