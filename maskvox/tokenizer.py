@@ -13,6 +13,7 @@ can be found, the semantic path too. Tokens are saved in `.npz` code files:
 
 from __future__ import annotations
 
+import re
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,11 +79,19 @@ class SpeechTokens:
         )
 
 
+DEVICE_FORM = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
+
+
 def pick_device(device: str) -> str:
+    """`auto` (the GPU if torch sees one), `cpu`, `cuda` or `cuda:N`, checked (UserError)."""
+    if not isinstance(device, str) or not DEVICE_FORM.match(device):
+        raise UserError(f"unknown device {device!r} (use cpu, cuda, cuda:N or auto)")
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise UserError(f"device {device} asked for, but torch sees no CUDA GPU (use --device cpu)")
+    if device.startswith("cuda:") and int(device[5:]) >= torch.cuda.device_count():
+        raise UserError(f"device {device} asked for, but torch sees {torch.cuda.device_count()} GPU(s)")
     return device
 
 

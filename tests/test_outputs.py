@@ -1,4 +1,5 @@
-"""Outputs are checked before any work: never an input, never under a file (one line, exit 2,
+"""Outputs and devices are checked before any work: an output is never an input, never under a file;
+an unknown device is named (one line, exit 2,
 nothing written, the input unchanged)."""
 
 import shutil
@@ -37,3 +38,10 @@ def test_an_output_under_a_file_is_refused_before_any_work(tmp_path, capsys):
     assert main(["clone", "--prompt", str(EXAMPLE_PROMPT), "--prompt-text", PROMPT_TEXT, "--text", "Hello.",
                  "--out", str(out), "--quiet"]) == 2
     assert "is a file, not a folder" in _one_error_line(capsys)
+
+
+@pytest.mark.parametrize("device", ["tpu", "cuda:x", "CPU"])
+def test_an_unknown_device_is_one_line(device, tmp_path, capsys):
+    assert main(["clone", "--device", device, "--prompt", str(EXAMPLE_PROMPT), "--prompt-text", PROMPT_TEXT,
+                 "--text", "Hello.", "--out", str(tmp_path / "c.wav"), "--quiet"]) == 2
+    assert "unknown device" in _one_error_line(capsys)
