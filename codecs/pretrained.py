@@ -12,7 +12,8 @@ from maskvox.errors import CheckpointError
 
 from .acoustic import AcousticCodec
 from .mel_decoder import HifiganVocoder
-from .semantic import STATS_PATH, SemanticCodec, SemanticFeatureExtractor, load_feature_stats
+from .kmeans import KMeansCodec
+from .semantic import STATS_PATH, SemanticCodec, SemanticFeatureExtractor, load_feature_stats, make_semantic_codec
 from .whisper_features import WhisperFeatureExtractor, load_whisper_encoder
 
 WHISPER_BASE = "whisper-base"  # semantic_features.model naming the installed Whisper base
@@ -30,9 +31,11 @@ def load_acoustic_codec(location: str | Path, cfg: ModelConfig | None = None, de
     return codec.eval().to(device)
 
 
-def load_semantic_codec(location: str | Path, cfg: ModelConfig | None = None, device: str = "cpu") -> SemanticCodec:
+def load_semantic_codec(
+    location: str | Path, cfg: ModelConfig | None = None, device: str = "cpu"
+) -> SemanticCodec | KMeansCodec:
     cfg = cfg or load_model_config(location)
-    return load_pretrained(location, "semantic_codec", lambda: SemanticCodec(cfg.semantic_codec)).eval().to(device)
+    return load_pretrained(location, "semantic_codec", lambda: make_semantic_codec(cfg.semantic_codec)).eval().to(device)
 
 
 # Files of a transformers Wav2Vec2-BERT checkpoint that the semantic path reads.

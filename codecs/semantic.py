@@ -15,6 +15,7 @@ from torch import nn
 from maskvox.config import SemanticCodecConfig, SemanticFeaturesConfig
 from maskvox.errors import CheckpointError
 
+from .kmeans import KMeansCodec
 from .layers import VocosBackbone, init_codec_weights
 from .quantize import QuantizerOutput, ResidualVQ
 
@@ -72,6 +73,15 @@ class SemanticCodec(nn.Module):
     def decode_ids(self, ids: torch.Tensor) -> torch.Tensor:
         """(B, T) ids -> (B, T, hidden) reconstructed features."""
         return self.decoder(self.quantizer.vq2emb(ids[None]))
+
+
+def make_semantic_codec(cfg: SemanticCodecConfig) -> SemanticCodec | KMeansCodec:
+    """The semantic codec `cfg.kind` names: the official VQ-VAE or the demo's k-means."""
+    if cfg.kind == "vq":
+        return SemanticCodec(cfg)
+    if cfg.kind == "kmeans":
+        return KMeansCodec(cfg)
+    raise CheckpointError(f"semantic_codec.kind must be vq or kmeans, not {cfg.kind!r}")
 
 
 def load_feature_stats(path=STATS_PATH) -> tuple[torch.Tensor, torch.Tensor]:

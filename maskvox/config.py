@@ -61,6 +61,9 @@ class SemanticCodecConfig:
     commitment: float = 0.15
     codebook_loss_weight: float = 1.0
     dead_code_threshold: float = 0.0  # training only, as AcousticDecoderConfig's
+    # "vq": the official VQ-VAE (codecs/semantic.py). "kmeans": centroids of the normalised
+    # features, codebook_size x hidden_size, no encoder or decoder (codecs/kmeans.py).
+    kind: str = "vq"
 
 
 @dataclass

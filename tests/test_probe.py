@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from recipes.semantic_codec.probe import (
-    candidate_spec, compact_targets, edit_distance, greedy_ctc, kmeans, nearest, perplexity,
+    candidate_spec, compact_targets, edit_distance, greedy_ctc, perplexity,
 )
 
 
@@ -26,15 +26,6 @@ def test_edit_distance_counts_substitutions_insertions_and_deletions():
     assert edit_distance(np.array([1, 2, 3]), np.array([1, 3])) == 1
     assert edit_distance(np.array([1, 2, 3]), np.array([4, 2, 3, 5])) == 2
     assert edit_distance(np.array([]), np.array([1, 2])) == 2
-
-
-def test_kmeans_units_never_mix_separated_clusters():
-    generator = torch.Generator().manual_seed(0)
-    centres = torch.tensor([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0]])
-    frames = centres.repeat_interleave(50, 0) + 0.1 * torch.randn(150, 2, generator=generator)
-    units = nearest(frames, kmeans(frames, 6, 10, seed=0)).numpy()
-    groups = [set(units[:50]), set(units[50:100]), set(units[100:])]
-    assert all(groups) and not (groups[0] & groups[1] or groups[0] & groups[2] or groups[1] & groups[2])
 
 
 def test_perplexity_counts_the_units_in_use():

@@ -17,7 +17,8 @@ from factories import synthetic_token_shards
 from maskvox.errors import UserError
 from maskvox.s2a.model import load_s2a
 from maskvox.sampling import make_generators
-from maskvox.t2s.model import load_t2s
+from maskvox.config import T2SConfig
+from maskvox.t2s.model import T2SModel, load_t2s
 from recipes.common.shards import TokenCorpus, TokenItem, write_shard
 from recipes.common.trainer import read_log
 from recipes.s2a.train import main as s2a_main
@@ -47,11 +48,28 @@ def test_shards_round_trip_and_name_what_is_missing(tmp_path):
     assert [item.id for item in corpus.items] == ["a", "b"]
     assert corpus[1].semantic.tolist() == [8000, 8001, 8002] and corpus[1].acoustic.shape == (3, 12)
     assert corpus[0].phones.tolist() == [3, 4] and corpus[1].speaker == "s2"
+    write_shard(tmp_path / "shard-00001.npz", [])  # every utterance of it left out
+    assert len(TokenCorpus(tmp_path, need=("semantic", "acoustic", "phones"))) == 2
     write_shard(tmp_path / "acoustic_only" / "shard-00000.npz", [TokenItem("c", acoustic=np.ones((4, 12), int))])
     with pytest.raises(UserError, match="no 'phones'"):
         TokenCorpus(tmp_path / "acoustic_only", need=("phones",))
     with pytest.raises(UserError, match="no token shards"):
         TokenCorpus(tmp_path / "nowhere")
+
+
+def test_heldout_figures_repeat_and_leave_the_training_random_state_alone(shards):
+    from recipes.common.token_training import heldout_figures, spread_subset
+    from recipes.t2s.train import PhoneSemanticPairs, collate
+
+    torch.manual_seed(0)
+    model = T2SModel(T2SConfig(hidden_size=32, num_layers=1, num_heads=2, cfg_scale=0.5))
+    items = spread_subset(PhoneSemanticPairs(TokenCorpus(shards), 1500, 1024), 10)
+    assert len(items) == 10
+    state = torch.get_rng_state()
+    first = heldout_figures(model, items, collate, batch_size=4)
+    assert torch.equal(state, torch.get_rng_state()) and model.cfg.cfg_scale == 0.5 and model.training
+    assert first == heldout_figures(model, items, collate, batch_size=4)
+    assert 0 <= first["heldout/accuracy"] <= 1 and first["heldout/loss"] > 0
 
 
 def assert_loss_falls(log, factor):
@@ -62,10 +80,14 @@ def assert_loss_falls(log, factor):
 @pytest.mark.slow
 def test_t2s_learns_the_synthetic_corpus_and_its_export_generates(shards, tmp_path):
     exp = tmp_path / "t2s"
-    assert t2s_main(recipe_args("t2s", shards, exp, "run.max_steps=120")) == 0
+    assert t2s_main(recipe_args("t2s", shards, exp, "run.max_steps=120", "run.save_every=40",
+                                f"data.heldout_shards={shards}", "data.heldout_items=12")) == 0
     log = read_log(exp / "log.jsonl")
     assert [r["step"] for r in log] == [20, 40, 60, 80, 100, 120]
     assert_loss_falls(log, 0.6)  # about 8.3 -> 4.3 here (chance: ln 8192 = 9.0)
+    # Scored at each save, on the same masked items each time: the held-out loss falls too.
+    heldout = [r["heldout/loss"] for r in log if "heldout/loss" in r]
+    assert len(heldout) >= 2 and heldout[-1] < heldout[0]
     model = load_t2s(exp / "export")
     ids = model.generate([torch.tensor([1, 2, 3, 4])], [torch.tensor([97, 98, 194])], [12], steps=4,
                          generators=make_generators(0, 1, "cpu"))[0]
@@ -124,8 +146,11 @@ def test_a_killed_run_resumes_from_its_last_checkpoint(shards, tmp_path):
     assert saved >= 20
 
     assert t2s_main(args + ["--set", f"run.max_steps={saved + 10}"]) == 0
-    steps = [r["step"] for r in read_log(exp / "log.jsonl")]
-    assert steps == list(range(5, saved + 11, 5)), "the resumed run did not continue from the last checkpoint"
+    log = read_log(exp / "log.jsonl")
+    assert [r["step"] for r in log] == list(range(5, saved + 11, 5)), "the resumed run did not continue from the last checkpoint"
+    # The CPU time is restored with the checkpoint and keeps adding up across the restart.
+    hours = [r["cpu_hours"] for r in log]
+    assert hours[0] > 0 and hours == sorted(hours) and hours[-1] > hours[len(hours) // 2]
 
 
 @pytest.mark.slow

@@ -64,8 +64,10 @@ def write_shard(path: str | Path, items: list[TokenItem]) -> None:
         if any(flags) and not all(flags):
             raise ValueError(f"some items of {path} lack '{name}' ids")
     frames = None
+    # A shard whose every utterance was left out (a language without a front-end) is written
+    # empty, so that a resumed extraction skips it.
     for name in ("semantic", "acoustic"):
-        if all(has[name]):
+        if items and all(has[name]):
             parts = [np.asarray(getattr(item, name)) for item in items]
             frames = [len(p) for p in parts] if frames is None else frames
             if [len(p) for p in parts] != frames:
@@ -73,7 +75,7 @@ def write_shard(path: str | Path, items: list[TokenItem]) -> None:
             arrays[name] = np.concatenate(parts).astype(np.int16)
     if frames is not None:
         arrays["frame_offsets"] = np.concatenate([[0], np.cumsum(frames)]).astype(np.int64)
-    if all(has["phones"]):
+    if items and all(has["phones"]):
         parts = [np.asarray(item.phones) for item in items]
         arrays["phones"] = np.concatenate(parts).astype(np.int16)
         arrays["phone_offsets"] = np.concatenate([[0], np.cumsum([len(p) for p in parts])]).astype(np.int64)

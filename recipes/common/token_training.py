@@ -9,13 +9,15 @@ a model folder.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Iterator
 
 import torch
 from torch import nn
 
 from maskvox.checkpoint import load_module, official_file
+from maskvox.errors import UserError
 
 from .cli import forever
 from .trainer import TrainingRun, optimize
@@ -28,6 +30,11 @@ class TokenDataConfig:
     max_frames: int = 1500  # T2S: longer utterances are skipped; S2A: random crops of this length
     span_ratio: float = 0.2  # share of items masked in a middle span (context both sides)
     num_workers: int = 0
+    # Held-out shards (other speakers): at every save, the masked loss and accuracy of the
+    # exported weights on `heldout_items` of them, with the same masks each time (seeded),
+    # logged as heldout/loss and heldout/accuracy. Empty: none.
+    heldout_shards: str = ""
+    heldout_items: int = 200
 
 
 @dataclass
@@ -67,6 +74,41 @@ def load_initial_weights(model: nn.Module, location: str, module_name: str, adap
     load_module(model, official_file(location, module_name), adapt=adapt)
 
 
+def spread_subset(dataset: torch.utils.data.Dataset, count: int) -> torch.utils.data.Dataset:
+    """At most `count` items taken at an even stride: the same ones on every run."""
+    stride = max(1, -(-len(dataset) // count))
+    return torch.utils.data.Subset(dataset, list(range(0, len(dataset), stride))[:count])
+
+
+@contextlib.contextmanager
+def conditional_only(model: nn.Module) -> Iterator[None]:
+    """No unconditional (CFG) draws while scoring: every item sees its context."""
+    saved = model.cfg.cfg_scale
+    model.cfg.cfg_scale = 0.0
+    try:
+        yield
+    finally:
+        model.cfg.cfg_scale = saved
+
+
+@torch.no_grad()
+def heldout_figures(model: nn.Module, dataset, collate: Callable, batch_size: int, seed: int = 0) -> dict:
+    """Mean masked loss and accuracy over `dataset`, with masks drawn from `seed` (the training
+    random state is left as it was), prompt prefixes only (no middle spans)."""
+    was_training = model.training
+    model.eval()
+    losses, accuracies = [], []
+    with torch.random.fork_rng(devices=[]), conditional_only(model):
+        torch.manual_seed(seed)
+        for start in range(0, len(dataset), batch_size):
+            batch = collate([dataset[i] for i in range(start, min(start + batch_size, len(dataset)))])
+            values = model(batch, 0.0)
+            losses.append(float(values["loss"]))
+            accuracies.append(float(values["accuracy"]))
+    model.train(was_training)
+    return {"heldout/loss": sum(losses) / len(losses), "heldout/accuracy": sum(accuracies) / len(accuracies)}
+
+
 def train_token_model(
     run: TrainingRun,
     model: nn.Module,
@@ -76,10 +118,12 @@ def train_token_model(
     optim: TokenOptimConfig,
     export: Callable[[nn.Module], None],
     objective: Callable[[nn.Module, object], dict] | None = None,
+    heldout: torch.utils.data.Dataset | None = None,
 ) -> TrainingRun:
     """Train until run.cfg.max_steps; `export(weights)` writes the model folder.
 
     `objective(model, batch)` returns a dict with `loss` (default: `model(batch, data.span_ratio)`).
+    `heldout`: items scored at every save (`heldout_figures`, at most `data.heldout_items`).
     """
     objective = objective or (lambda model, batch: model(batch, data.span_ratio))
     loader = torch.utils.data.DataLoader(
@@ -91,8 +135,15 @@ def train_token_model(
     run.track_ema(model)
     run.resume()
 
+    if heldout is not None and data.heldout_items < 1:
+        raise UserError(f"data.heldout_items must be at least 1, got {data.heldout_items}")
+    scored = spread_subset(heldout, data.heldout_items) if heldout is not None else None
+
     def write() -> None:
-        export(run.weights_for_export(model))
+        weights = run.weights_for_export(model)
+        export(weights)
+        if scored is not None:  # logged with the next record
+            run.log(**heldout_figures(weights, scored, collate, data.batch_size))
 
     def logged(batch) -> dict:
         return {f"train/{name}": value for name, value in objective(model, batch).items()}

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import math
 import shutil
+import time
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,16 +46,19 @@ class RunConfig:
 
 
 class StepCounter:
-    """The global step, saved and restored with the checkpoints."""
+    """The global step and the CPU seconds spent reaching it, saved and restored with the
+    checkpoints (learning curves are read against compute, not only steps)."""
 
     def __init__(self):
         self.step = 0
+        self.cpu_seconds = 0.0
 
     def state_dict(self) -> dict:
-        return {"step": self.step}
+        return {"step": self.step, "cpu_seconds": self.cpu_seconds}
 
     def load_state_dict(self, state: dict) -> None:
         self.step = int(state["step"])
+        self.cpu_seconds = float(state.get("cpu_seconds", 0.0))  # older checkpoints lack it
 
 
 def resolve_mixed_precision(choice: str) -> str:
@@ -91,6 +95,7 @@ class TrainingRun:
         self._bar: tqdm | None = None
         self._sums: dict[str, float] = defaultdict(float)
         self._counts: dict[str, int] = defaultdict(int)
+        self._cpu_mark = time.process_time()
         if self.is_main:
             self.exp_dir.mkdir(parents=True, exist_ok=True)
             if full_config is not None:
@@ -175,6 +180,7 @@ class TrainingRun:
             desc=self.exp_dir.name, dynamic_ncols=True,
         )
         self._bar = bar
+        self._cpu_mark = time.process_time()  # set-up and data loading before the loop do not count
         try:
             while self.step < self.cfg.max_steps:
                 yield self.step
@@ -224,7 +230,11 @@ class TrainingRun:
         names = sorted(self._sums)
         means = torch.tensor([self._sums[n] / self._counts[n] for n in names], device=self.device)
         means = self.accelerator.reduce(means, reduction="mean")  # over processes
-        record = {"step": self.step, **{name: float(value) for name, value in zip(names, means)}}
+        now = time.process_time()
+        self.counter.cpu_seconds += now - self._cpu_mark
+        self._cpu_mark = now
+        record = {"step": self.step, **{name: float(value) for name, value in zip(names, means)},
+                  "cpu_hours": round(self.counter.cpu_seconds / 3600, 6)}
         self._sums.clear()
         self._counts.clear()
         if self.is_main:
@@ -279,7 +289,7 @@ def plot_losses(log_path: str | Path, png_path: str | Path) -> None:
     import matplotlib.pyplot as plt
 
     records = read_log(log_path)
-    names = sorted({key for record in records for key in record if key != "step"})
+    names = sorted({key for record in records for key in record if key not in ("step", "cpu_hours")})
     if not names:
         return
     columns = min(3, len(names))

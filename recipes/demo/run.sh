@@ -13,9 +13,9 @@
 #   0a check     Whisper base against the human transcripts  -> data/corpus_v3 (resumable, ~3 CPU-hours)
 #   1  codec     acoustic codec, HiFi-GAN mel route           -> exp/demo3/model/acoustic_codec
 #   2  duration  phone shards + duration predictor            -> exp/demo3/model/duration_model
-#   3  semantic  semantic codec over Whisper base block 4      -> exp/demo3/model/semantic_codec
+#   3  semantic  k-means codec over Whisper base block 4       -> exp/demo3/model/semantic_codec
 #   4a aligner   CTC phone head over the same features        -> exp/demo3/model/aligner
-#   5  tokens    semantic + acoustic ids of every utterance   -> data/tokens_demo3/train
+#   5  tokens    semantic ids (T2S), + acoustic ids (S2A)     -> data/tokens_demo3/{t2s_train,t2s_heldout,train}
 #   6  t2s       T2S                                          -> exp/demo3/model/t2s_model
 #   7  s2a       S2A, one model for all 12 layers             -> exp/demo3/model/s2a_model
 #   8  export    fp16 copy, at most 60 MB                     -> maskvox/assets/demo
@@ -64,11 +64,16 @@ if stage 4a; then say "4a: aligner"
     --set data.train_manifest="$corpus/train.jsonl" --set export_dir="$model"
 fi
 if stage 5; then say "5: token shards"
+  # T2S needs semantic ids only: quantize the features stage 3 cached rather than run Whisper again.
+  $python -m recipes.token_shards.extract --manifest "$corpus/train.jsonl" --model "$model" --device cpu \
+    --ids semantic --feature-cache exp/demo3/semantic_codec/features --out "$tokens/t2s_train"
+  $python -m recipes.token_shards.extract --manifest "$corpus/heldout.jsonl" --model "$model" --device cpu \
+    --ids semantic --out "$tokens/t2s_heldout"
   $python -m recipes.token_shards.extract --manifest "$corpus/train.jsonl" --model "$model" --device cpu --out "$tokens/train"
 fi
 if stage 6; then say "6: T2S"
   $python -m recipes.t2s.train --config recipes/t2s/configs/demo.yaml \
-    --set data.train_shards="$tokens/train" --set export_dir="$model"
+    --set data.train_shards="$tokens/t2s_train" --set data.heldout_shards="$tokens/t2s_heldout" --set export_dir="$model"
 fi
 if stage 7; then say "7: S2A"
   $python -m recipes.s2a.train --config recipes/s2a/configs/demo.yaml \

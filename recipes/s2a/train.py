@@ -80,6 +80,10 @@ def train(cfg: S2ATrainConfig) -> TrainingRun:
     # The data first: a bad corpus is reported before the run folder is created.
     corpus = TokenCorpus(cfg.data.train_shards, need=("semantic", "acoustic"))
     dataset = AlignedCrops(corpus, cfg.data.max_frames, cfg.model.num_quantizer)
+    heldout = None
+    if cfg.data.heldout_shards:
+        heldout_corpus = TokenCorpus(cfg.data.heldout_shards, need=("semantic", "acoustic"))
+        heldout = AlignedCrops(heldout_corpus, cfg.data.max_frames, cfg.model.num_quantizer)
     run = TrainingRun(cfg.run, full_config=cfg, find_unused_parameters=True)
     name = module_name(cfg.model)
     model = S2AModel(cfg.model)
@@ -92,7 +96,7 @@ def train(cfg: S2ATrainConfig) -> TrainingRun:
 
         write_model_folder(cfg.export_dir or f"{cfg.run.exp_dir}/export", {name: weights}, update)
 
-    return train_token_model(run, model, dataset, collate, cfg.data, cfg.optim, export)
+    return train_token_model(run, model, dataset, collate, cfg.data, cfg.optim, export, heldout=heldout)
 
 
 def main(argv: list[str] | None = None) -> int:

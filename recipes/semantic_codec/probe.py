@@ -37,6 +37,7 @@ import torch
 from tqdm import tqdm
 
 from maskvox.audio import load_audio
+from maskvox.codecs.kmeans import fit_kmeans, nearest_centroid
 from maskvox.errors import UserError
 from maskvox.fileio import write_json, write_text
 
@@ -192,23 +193,6 @@ def phone_error_rate(layer, inputs: list[torch.Tensor], targets: list[np.ndarray
     return errors / sum(len(t) for t in targets)
 
 
-def kmeans(frames: torch.Tensor, k: int, iterations: int, seed: int) -> torch.Tensor:
-    """(N, D) -> (k, D) centroids; seeded random initial centroids, Lloyd's iterations."""
-    generator = torch.Generator().manual_seed(seed)
-    centroids = frames[torch.randperm(len(frames), generator=generator)[:k]].clone()
-    for _ in range(iterations):
-        assignment = nearest(frames, centroids)
-        sums = torch.zeros_like(centroids).index_add_(0, assignment, frames)
-        counts = torch.bincount(assignment, minlength=k).float()[:, None]
-        centroids = torch.where(counts > 0, sums / counts.clamp(min=1), centroids)
-    return centroids
-
-
-def nearest(frames: torch.Tensor, centroids: torch.Tensor) -> torch.Tensor:
-    distances = (frames ** 2).sum(1, keepdim=True) - 2 * frames @ centroids.T + (centroids ** 2).sum(1)
-    return distances.argmin(1)
-
-
 def perplexity(units: np.ndarray, k: int) -> float:
     p = np.bincount(units, minlength=k) / len(units)
     return float(np.exp(-(p * np.log(p + 1e-12)).sum()))
@@ -228,8 +212,8 @@ def score(name: str, train: list[Encoded], train_targets, test: list[Encoded], t
     result = {"candidate": name, "dim": width, "per_features": phone_error_rate(linear, [norm(e) for e in test], test_targets)}
 
     if train[0].units is None:  # no codec: k-means units of the z-normalised frames
-        centroids = kmeans((train_frames - mean) / std, args.units, 15, args.seed)
-        unit_of = lambda e: nearest(norm(e), centroids).numpy()
+        centroids = fit_kmeans((train_frames - mean) / std, args.units, 15, args.seed)
+        unit_of = lambda e: nearest_centroid(norm(e), centroids).numpy()
         size, result["units_from"] = args.units, f"k-means {args.units}"
     else:
         unit_of = lambda e: e.units

@@ -1,4 +1,5 @@
-"""Train the semantic codec: a VQ-VAE over normalised SSL features (w2v-BERT 2.0 layer 17).
+"""Train the semantic codec: a VQ-VAE over normalised SSL features (w2v-BERT 2.0 layer 17),
+or fit the demo's k-means codec over them (model.kind: kmeans).
 
     python -m recipes.semantic_codec.train --config recipes/semantic_codec/configs/official.yaml \
         --set data.train_manifest=data/corpus/train.jsonl --set run.exp_dir=exp/semantic_codec
@@ -9,12 +10,19 @@ interrupted extraction resumes where it stopped, and several processes split the
 Stage 2 trains on random crops: L1 reconstruction (x `l1_weight`, as Amphion's RepCodec
 family) + optional MSE + the quantizer's codebook and commitment losses. Checkpoints
 export `semantic_codec/model.safetensors` and the config to `export_dir`.
+
+With model.kind: kmeans, stage 2 is instead Lloyd's k-means over an even spread of at most
+`data.kmeans_frames` cached frames (`data.kmeans_iterations` passes, seeded by run.seed); it
+exports the centroids and writes `kmeans.json` (frames, code perplexity, mean squared distance
+per pass) to the experiment folder. It takes minutes, so it is redone rather than resumed.
 """
 
 from __future__ import annotations
 
+import json
 import sys
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +32,7 @@ from tqdm import tqdm
 
 from maskvox.audio import load_audio
 from maskvox.checkpoint import write_model_folder
+from maskvox.codecs.kmeans import KMeansCodec, fit_kmeans, nearest_centroid
 from maskvox.codecs.pretrained import load_semantic_features
 from maskvox.codecs.semantic import SemanticCodec
 from maskvox.config import SemanticCodecConfig, SemanticFeaturesConfig
@@ -42,6 +51,8 @@ class SemanticDataConfig:
     batch_size: int = 16
     feature_cache: str = ""  # empty: <exp_dir>/features
     stats_items: int = 400  # utterances whose features give a new encoder layer's statistics
+    kmeans_frames: int = 400_000  # model.kind kmeans: frames fitted (float32: 2 KB each at 512 wide)
+    kmeans_iterations: int = 30
 
 
 @dataclass
@@ -145,13 +156,73 @@ def codebook_perplexity(codes: torch.Tensor, codebook_size: int) -> float:
     return float(torch.exp(-(probabilities * torch.log(probabilities + 1e-10)).sum()))
 
 
+# Bounds checked before any frame is read: 2 M frames of 1024 values are 8 GB of float32.
+MAX_KMEANS_FRAMES = 2_000_000
+MAX_KMEANS_ITERATIONS = 500
+
+
+def check_kmeans_config(cfg: SemanticCodecTrainConfig) -> None:
+    if not cfg.model.codebook_size <= cfg.data.kmeans_frames <= MAX_KMEANS_FRAMES:
+        raise UserError(
+            f"data.kmeans_frames must be between model.codebook_size ({cfg.model.codebook_size}) "
+            f"and {MAX_KMEANS_FRAMES}, got {cfg.data.kmeans_frames}")
+    if not 1 <= cfg.data.kmeans_iterations <= MAX_KMEANS_ITERATIONS:
+        raise UserError(f"data.kmeans_iterations must be between 1 and {MAX_KMEANS_ITERATIONS}, "
+                        f"got {cfg.data.kmeans_iterations}")
+
+
+def spread_frames(paths: list[Path], limit: int) -> torch.Tensor:
+    """At most `limit` frames (N, D) taken at one even stride through all cached utterances."""
+    lengths = [np.load(p, mmap_mode="r").shape[0] for p in paths]
+    stride = max(1, -(-sum(lengths) // limit))
+    frames, offset = [], 0
+    for path, length in zip(paths, lengths):
+        first = (-offset) % stride  # continue the stride across utterance boundaries
+        frames.append(np.asarray(np.load(path, mmap_mode="r")[first::stride], dtype=np.float32))
+        offset += length
+    return torch.from_numpy(np.concatenate(frames)[:limit])
+
+
+def fit_kmeans_codec(cfg: SemanticCodecTrainConfig, paths: list[Path], run: TrainingRun) -> None:
+    """Stage 2 for model.kind kmeans: fit, export, and record the fit in kmeans.json."""
+    frames = spread_frames(paths, cfg.data.kmeans_frames)
+    if len(frames) < cfg.model.codebook_size:
+        raise UserError(f"k-means of {cfg.model.codebook_size} codes needs at least as many frames; "
+                        f"the manifest gives {len(frames)}")
+    distances: list[float] = []
+    centroids = fit_kmeans(frames, cfg.model.codebook_size, cfg.data.kmeans_iterations, cfg.run.seed,
+                           history=distances, quiet=cfg.run.quiet)
+    codec = KMeansCodec(cfg.model)
+    codec.centroids.copy_(centroids)
+    ids = nearest_centroid(frames, centroids)
+    write_model_folder(export_folder(cfg), {"semantic_codec": codec}, partial(update_model_config, cfg))
+    summary = {"frames": len(frames), "codes": cfg.model.codebook_size, "iterations": cfg.data.kmeans_iterations,
+               "code_perplexity": codebook_perplexity(ids, cfg.model.codebook_size),
+               "mean_squared_distance": distances}
+    with atomic_path(Path(cfg.run.exp_dir) / "kmeans.json") as tmp:
+        Path(tmp).write_text(json.dumps(summary, indent=1) + "\n")
+
+
+def update_model_config(cfg: SemanticCodecTrainConfig, model_cfg) -> None:
+    model_cfg.semantic_codec = cfg.model
+    model_cfg.semantic_features = cfg.features
+
+
 def train(cfg: SemanticCodecTrainConfig) -> TrainingRun:
+    if cfg.model.kind == "kmeans":
+        check_kmeans_config(cfg)
+    elif cfg.model.kind != "vq":
+        raise UserError(f"model.kind must be vq or kmeans, not {cfg.model.kind!r}")
     run = TrainingRun(cfg.run, full_config=cfg)
     items = read_manifest(cfg.data.train_manifest)
     cache = Path(cfg.data.feature_cache or f"{cfg.run.exp_dir}/features")
     cache.mkdir(parents=True, exist_ok=True)
     ensure_feature_stats(cfg, items, run)
     extract_features(cfg, items, cache, run)
+    if cfg.model.kind == "kmeans":
+        if run.is_main:
+            fit_kmeans_codec(cfg, [feature_path(cache, item) for item in items], run)
+        return run
     dataset = FeatureCrops([feature_path(cache, item) for item in items], cfg.data.segment_frames)
     loader = torch.utils.data.DataLoader(
         dataset, batch_size=cfg.data.batch_size, shuffle=True, drop_last=len(dataset) >= cfg.data.batch_size
@@ -166,11 +237,8 @@ def train(cfg: SemanticCodecTrainConfig) -> TrainingRun:
     run.resume()
 
     def export() -> None:
-        def update(model_cfg):
-            model_cfg.semantic_codec = cfg.model
-            model_cfg.semantic_features = cfg.features
-
-        write_model_folder(export_folder(cfg), {"semantic_codec": run.weights_for_export(model)}, update)
+        write_model_folder(export_folder(cfg), {"semantic_codec": run.weights_for_export(model)},
+                           partial(update_model_config, cfg))
 
     batches = forever(loader)
     model.train()

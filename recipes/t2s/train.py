@@ -79,6 +79,10 @@ def train(cfg: T2STrainConfig) -> TrainingRun:
     # The data first: a bad corpus is reported before the run folder is created.
     corpus = TokenCorpus(cfg.data.train_shards, need=("semantic", "phones"))
     dataset = PhoneSemanticPairs(corpus, cfg.data.max_frames, cfg.model.phone_vocab_size)
+    heldout = None
+    if cfg.data.heldout_shards:
+        heldout_corpus = TokenCorpus(cfg.data.heldout_shards, need=("semantic", "phones"))
+        heldout = PhoneSemanticPairs(heldout_corpus, cfg.data.max_frames, cfg.model.phone_vocab_size)
     run = TrainingRun(cfg.run, full_config=cfg, find_unused_parameters=True)
     model = build_model(cfg, run)
 
@@ -88,7 +92,7 @@ def train(cfg: T2STrainConfig) -> TrainingRun:
 
         write_model_folder(cfg.export_dir or f"{cfg.run.exp_dir}/export", {"t2s": weights}, update)
 
-    return train_token_model(run, model, dataset, collate, cfg.data, cfg.optim, export)
+    return train_token_model(run, model, dataset, collate, cfg.data, cfg.optim, export, heldout=heldout)
 
 
 def main(argv: list[str] | None = None) -> int:

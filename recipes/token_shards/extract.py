@@ -6,8 +6,11 @@
 Utterances are taken `--shard-size` at a time; each shard is written atomically and
 skipped when it already exists, so an interrupted run resumes where it stopped, and
 several processes (torchrun) split the shards between them. Semantic and acoustic ids
-are cut to the same number of frames. `--ids no` writes only phone ids and each utterance's
-length in frames (from the audio file's header; no model needed): the duration model's input.
+are cut to the same number of frames. `--ids semantic` writes semantic ids without acoustic
+ids (T2S's input; no acoustic codec is loaded), and with `--feature-cache` quantizes the
+features the semantic codec recipe cached (float16) instead of running the SSL model again.
+`--ids no` writes only phone ids and each utterance's length in frames (from the audio file's
+header; no model needed): the duration model's input.
 Phone ids come from the text front-end
 (`maskvox.text`) reading each utterance's `text` in its `language` (or `--lang`); an utterance
 whose text cannot be read is left out, with a note naming it.
@@ -21,17 +24,21 @@ import os
 import sys
 import warnings
 
+from pathlib import Path
+
 import numpy as np
 import soundfile
+import torch
 from tqdm import tqdm
 
+from maskvox.audio import load_audio
 from maskvox.duration.control import FRAME_RATE_HZ
 from maskvox.errors import TextError, UserError
 from maskvox.text import PhoneVocabulary, TextFrontEnd, UnknownPhoneWarning
 from maskvox.tokenizer import SpeechTokenizer, pick_device
 
 from ..common.cli import exit_status, positive
-from ..common.manifest import read_manifest
+from ..common.manifest import Utterance, cache_stem, read_manifest
 from ..common.shards import TokenItem, shard_path, write_shard
 
 
@@ -76,14 +83,42 @@ def audio_frames(path: str) -> int:
         raise UserError(f"cannot read audio {path}: {error}") from None
 
 
+class SemanticIds:
+    """Utterance -> its semantic ids (T,), with no acoustic codec: the T2S corpus."""
+
+    def __init__(self, model: str, device: str, feature_cache: str | None = None):
+        from maskvox.checkpoint import load_model_config
+        from maskvox.codecs.pretrained import load_semantic_codec, load_semantic_features
+
+        cfg = load_model_config(model)
+        self.codec = load_semantic_codec(model, cfg, device)
+        self.features = load_semantic_features(cfg.semantic_features, model, device)
+        self.rate = cfg.semantic_features.sample_rate
+        self.cache = Path(feature_cache) if feature_cache else None
+
+    @torch.no_grad()
+    def __call__(self, utterance: Utterance) -> np.ndarray:
+        cached = self.cache / f"{cache_stem(utterance)}.npy" if self.cache else None
+        if cached is not None and cached.exists():
+            features = torch.from_numpy(np.load(cached).astype(np.float32))[None]
+        else:
+            features, _ = self.features([load_audio(utterance.audio, self.rate)])
+        return self.codec.quantize(features)[0][0].cpu().numpy()
+
+
 def extract(manifest: str, model: str | None, out: str, shard_size: int = 500, device: str = "auto",
             semantic: str = "yes", quiet: bool = False, phones: str = "auto", lang: str | None = None,
-            vocab: str | None = None, normalization: str = "full", ids: str = "yes") -> int:
+            vocab: str | None = None, normalization: str = "full", ids: str = "yes",
+            feature_cache: str | None = None) -> int:
     items = read_manifest(manifest)
     if ids == "no" and phones == "no":
         raise UserError("--ids no --phones no would write nothing")
-    if ids == "yes" and not model:
+    if ids != "no" and not model:
         raise UserError("--model is needed to extract semantic and acoustic ids (or give --ids no)")
+    if feature_cache and ids != "semantic":
+        raise UserError("--feature-cache is read with --ids semantic only")
+    if feature_cache and not os.path.isdir(feature_cache):
+        raise UserError(f"--feature-cache {feature_cache} is not a folder")
     read_phones = phone_reader("yes" if ids == "no" else phones, items, lang, vocab, normalization)
     rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
     shards = list(range(0, len(items), shard_size))
@@ -91,6 +126,7 @@ def extract(manifest: str, model: str | None, out: str, shard_size: int = 500, d
     if not todo:
         return 0
     tokenizer = SpeechTokenizer.from_pretrained(model, pick_device(device), semantic=semantic) if ids == "yes" else None
+    semantic_ids = SemanticIds(model, pick_device(device), feature_cache) if ids == "semantic" else None
     os.makedirs(out, exist_ok=True)
     bar = tqdm(total=sum(len(items[shards[n] : shards[n] + shard_size]) for n in todo), disable=quiet, desc="tokens")
     for n in todo:
@@ -101,6 +137,10 @@ def extract(manifest: str, model: str | None, out: str, shard_size: int = 500, d
             if read_phones and phone_ids is None:
                 continue
             language = utterance.language or lang or ""
+            if semantic_ids is not None:
+                tokens.append(TokenItem(utterance.id, utterance.speaker, semantic=semantic_ids(utterance),
+                                        phones=phone_ids, language=language))
+                continue
             if tokenizer is None:
                 tokens.append(TokenItem(utterance.id, utterance.speaker, phones=phone_ids, language=language,
                                         num_frames=audio_frames(utterance.audio)))
@@ -128,8 +168,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--semantic", choices=["yes", "no"], default="yes",
                         help="'no' writes acoustic ids only (no w2v-BERT needed)")
-    parser.add_argument("--ids", choices=["yes", "no"], default="yes",
-                        help="'no': phone ids and frame counts only, no model (the duration model's input)")
+    parser.add_argument("--ids", choices=["yes", "semantic", "no"], default="yes",
+                        help="'semantic': semantic ids only (T2S's input); 'no': phone ids and frame counts "
+                             "only, no model (the duration model's input)")
+    parser.add_argument("--feature-cache", help="with --ids semantic: the semantic codec recipe's feature cache")
     parser.add_argument("--phones", choices=["auto", "yes", "no"], default="auto",
                         help="phone ids of the transcripts: auto (when every utterance has text and language)")
     parser.add_argument("--lang", help="language of utterances whose manifest line has none")
@@ -139,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     return exit_status(lambda: extract(
         args.manifest, args.model, args.out, args.shard_size, args.device, args.semantic, args.quiet,
-        args.phones, args.lang, args.vocab, args.normalization, args.ids,
+        args.phones, args.lang, args.vocab, args.normalization, args.ids, args.feature_cache,
     ))
 
 
