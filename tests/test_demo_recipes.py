@@ -101,3 +101,47 @@ def test_export_halves_the_weights_and_refuses_an_oversized_checkpoint(tiny_full
     assert export_main(["--model", str(tiny_full_model), "--out", str(out), "--max-mb", "0.01"]) == 2
     assert "over the 0.01 MB limit" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["demo"]  # the old one kept, nothing left over
+
+
+def test_curves_are_copied_into_the_repository_and_drawn(tmp_path, capsys):
+    from recipes.demo.curves import main as curves_main
+
+    run = tmp_path / "exp_t2s"
+    run.mkdir()
+    records = [{"step": 50 * n, "train/accuracy": 0.01 * n, "train/loss": 7 - n, "cpu_hours": 0.02 * n}
+               for n in range(1, 6)]
+    (run / "log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    out = tmp_path / "curves"
+    assert curves_main(["--run", f"t2s={run}", "--out", str(out)]) == 0
+    assert read_log(out / "t2s.jsonl") == records
+    assert (out / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    capsys.readouterr()
+    assert curves_main(["--run", f"t2s={tmp_path / 'nowhere'}", "--out", str(out)]) == 2
+    assert capsys.readouterr().err.count("\n") == 1
+
+
+def test_a_milestone_unpacks_into_a_model_folder_in_float32(tiny_full_model, tmp_path, capsys):
+    import shutil
+
+    from recipes.demo.unpack import main as unpack_main
+
+    packed = tmp_path / "packed"
+    assert export_main(["--model", str(tiny_full_model), "--out", str(packed)]) == 0
+    milestone = tmp_path / "milestone"  # the acoustic codec and the semantic path only
+    for part in ("acoustic_codec", "semantic_codec", "semantic_features", "config.json"):
+        copy = shutil.copytree if (packed / part).is_dir() else shutil.copyfile
+        copy(packed / part, milestone / part)
+    model = tmp_path / "model"
+    assert unpack_main([str(milestone), str(model)]) == 0
+    for path in [*milestone.glob("acoustic_codec/*.safetensors"), milestone / "semantic_codec/model.safetensors"]:
+        unpacked = load_file(str(model / path.relative_to(milestone)))
+        for key, value in load_file(str(path)).items():
+            assert unpacked[key].dtype == torch.float32 and torch.equal(unpacked[key], value.float())
+    source, written = load_model_config(milestone), load_model_config(model)
+    assert written.acoustic_codec == source.acoustic_codec and written.semantic_features == source.semantic_features
+    assert sorted(p.name for p in (model / "semantic_features").iterdir()) == sorted(
+        p.name for p in (milestone / "semantic_features").iterdir())
+    assert not (model / "t2s_model").exists()
+    capsys.readouterr()
+    assert unpack_main([str(tmp_path / "nowhere"), str(model)]) == 2
+    assert "not a milestone folder" in capsys.readouterr().err

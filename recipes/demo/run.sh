@@ -11,7 +11,7 @@
 # used when there is one (run.device auto); nothing needs it. Stages:
 #   0  corpus    human + synthetic speech, 7 languages      -> data/corpus_v3 (install_assets.sh first)
 #   0a check     Whisper base against the human transcripts  -> data/corpus_v3 (resumable, ~3 CPU-hours)
-#   1  codec     acoustic codec, HiFi-GAN mel route           -> exp/demo3/model/acoustic_codec
+#   1  codec     acoustic codec, HiFi-GAN mel route (frozen)  -> exp/demo3/model/acoustic_codec
 #   2  duration  phone shards + duration predictor            -> exp/demo3/model/duration_model
 #   3  semantic  k-means codec over Whisper base block 4       -> exp/demo3/model/semantic_codec
 #   4a aligner   CTC phone head over the same features        -> exp/demo3/model/aligner
@@ -43,10 +43,15 @@ if stage 0a; then say "0a: Whisper check of the human transcripts"
   $python -m recipes.offline_corpus.build_v3 --out "$corpus" --check-asr whisper-base
 fi
 if stage 1; then say "1: acoustic codec"
-  # A fresh machine starts from the campaign's last committed milestone (recipes/demo/milestones).
-  $python -m recipes.acoustic_codec.train --config recipes/acoustic_codec/configs/demo.yaml \
-    --set data.train_manifest="$corpus/train.jsonl" --set export_dir="$model" \
-    --set init_from="$(milestone acoustic_codec)"
+  if [ -n "$(milestone acoustic_codec)" ] && [ -z "${CODEC_STEPS:-}" ]; then
+    # Frozen at its milestone: S2A learns the acoustic ids of exactly this codec. CODEC_STEPS=N
+    # trains on from the milestone instead (then redo stages 5 and 7: the ids change).
+    $python -m recipes.demo.unpack recipes/demo/milestones/acoustic_codec "$model"
+  else
+    $python -m recipes.acoustic_codec.train --config recipes/acoustic_codec/configs/demo.yaml \
+      --set data.train_manifest="$corpus/train.jsonl" --set export_dir="$model" \
+      --set init_from="$(milestone acoustic_codec)" ${CODEC_STEPS:+--set run.max_steps="$CODEC_STEPS"}
+  fi
 fi
 if stage 2; then say "2: duration"
   for split in train heldout; do
@@ -56,8 +61,13 @@ if stage 2; then say "2: duration"
     --set data.train_shards=data/phones_demo3/train --set run.exp_dir=exp/demo3/duration --set export_dir="$model"
 fi
 if stage 3; then say "3: semantic codec"
+  # The features are extracted and cached either way (stage 5 reads them); the k-means fit is
+  # replaced by the milestone's centroids, which T2S and S2A learned, when there is one.
   $python -m recipes.semantic_codec.train --config recipes/semantic_codec/configs/demo.yaml \
     --set data.train_manifest="$corpus/train.jsonl" --set export_dir="$model"
+  if [ -n "$(milestone semantic_codec)" ]; then
+    $python -m recipes.demo.unpack recipes/demo/milestones/semantic_codec "$model"
+  fi
 fi
 if stage 4a; then say "4a: aligner"
   $python -m recipes.aligner.train --config recipes/aligner/configs/demo.yaml \
@@ -69,15 +79,22 @@ if stage 5; then say "5: token shards"
     --ids semantic --feature-cache exp/demo3/semantic_codec/features --out "$tokens/t2s_train"
   $python -m recipes.token_shards.extract --manifest "$corpus/heldout.jsonl" --model "$model" --device cpu \
     --ids semantic --out "$tokens/t2s_heldout"
-  $python -m recipes.token_shards.extract --manifest "$corpus/train.jsonl" --model "$model" --device cpu --out "$tokens/train"
+  # S2A needs no phones: every language, acoustic ids from the acoustic codec of stage 1.
+  $python -m recipes.token_shards.extract --manifest "$corpus/train.jsonl" --model "$model" --device cpu \
+    --phones no --feature-cache exp/demo3/semantic_codec/features --out "$tokens/train"
+  $python -m recipes.token_shards.extract --manifest "$corpus/heldout.jsonl" --model "$model" --device cpu \
+    --phones no --out "$tokens/heldout"
 fi
+# Stages 6 and 7 are independent: on two cores run them side by side (run.sh 6 6 & run.sh 7 7 &).
 if stage 6; then say "6: T2S"
   $python -m recipes.t2s.train --config recipes/t2s/configs/demo.yaml \
-    --set data.train_shards="$tokens/t2s_train" --set data.heldout_shards="$tokens/t2s_heldout" --set export_dir="$model"
+    --set data.train_shards="$tokens/t2s_train" --set data.heldout_shards="$tokens/t2s_heldout" \
+    --set export_dir="$model" --set finetune.init_from="$(milestone t2s)"
 fi
 if stage 7; then say "7: S2A"
   $python -m recipes.s2a.train --config recipes/s2a/configs/demo.yaml \
-    --set data.train_shards="$tokens/train" --set export_dir="$model"
+    --set data.train_shards="$tokens/train" --set data.heldout_shards="$tokens/heldout" \
+    --set export_dir="$model" --set finetune.init_from="$(milestone s2a)"
 fi
 if stage 8; then say "8: export"
   $python -m recipes.demo.export --model "$model" --out maskvox/assets/demo --readme recipes/demo/CHECKPOINT.md

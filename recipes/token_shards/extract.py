@@ -7,8 +7,8 @@ Utterances are taken `--shard-size` at a time; each shard is written atomically 
 skipped when it already exists, so an interrupted run resumes where it stopped, and
 several processes (torchrun) split the shards between them. Semantic and acoustic ids
 are cut to the same number of frames. `--ids semantic` writes semantic ids without acoustic
-ids (T2S's input; no acoustic codec is loaded), and with `--feature-cache` quantizes the
-features the semantic codec recipe cached (float16) instead of running the SSL model again.
+ids (T2S's input; no acoustic codec is loaded). `--feature-cache` takes the semantic ids from
+the features the semantic codec recipe cached (float16) instead of running the SSL model again.
 `--ids no` writes only phone ids and each utterance's length in frames (from the audio file's
 header; no model needed): the duration model's input.
 Phone ids come from the text front-end
@@ -115,8 +115,8 @@ def extract(manifest: str, model: str | None, out: str, shard_size: int = 500, d
         raise UserError("--ids no --phones no would write nothing")
     if ids != "no" and not model:
         raise UserError("--model is needed to extract semantic and acoustic ids (or give --ids no)")
-    if feature_cache and ids != "semantic":
-        raise UserError("--feature-cache is read with --ids semantic only")
+    if feature_cache and (ids == "no" or semantic == "no"):
+        raise UserError("--feature-cache gives semantic ids: it needs --ids yes or semantic, and --semantic yes")
     if feature_cache and not os.path.isdir(feature_cache):
         raise UserError(f"--feature-cache {feature_cache} is not a folder")
     read_phones = phone_reader("yes" if ids == "no" else phones, items, lang, vocab, normalization)
@@ -125,8 +125,12 @@ def extract(manifest: str, model: str | None, out: str, shard_size: int = 500, d
     todo = [n for n in range(len(shards)) if n % world == rank and not shard_path(out, n).exists()]
     if not todo:
         return 0
-    tokenizer = SpeechTokenizer.from_pretrained(model, pick_device(device), semantic=semantic) if ids == "yes" else None
-    semantic_ids = SemanticIds(model, pick_device(device), feature_cache) if ids == "semantic" else None
+    # With a feature cache, the semantic ids come from it and the tokenizer gives acoustic ids only.
+    cached_semantic = ids == "semantic" or bool(feature_cache)
+    semantic_ids = SemanticIds(model, pick_device(device), feature_cache) if cached_semantic else None
+    tokenizer = None
+    if ids == "yes":
+        tokenizer = SpeechTokenizer.from_pretrained(model, pick_device(device), "no" if feature_cache else semantic)
     os.makedirs(out, exist_ok=True)
     bar = tqdm(total=sum(len(items[shards[n] : shards[n] + shard_size]) for n in todo), disable=quiet, desc="tokens")
     for n in todo:
@@ -137,7 +141,7 @@ def extract(manifest: str, model: str | None, out: str, shard_size: int = 500, d
             if read_phones and phone_ids is None:
                 continue
             language = utterance.language or lang or ""
-            if semantic_ids is not None:
+            if ids == "semantic":
                 tokens.append(TokenItem(utterance.id, utterance.speaker, semantic=semantic_ids(utterance),
                                         phones=phone_ids, language=language))
                 continue
@@ -146,10 +150,11 @@ def extract(manifest: str, model: str | None, out: str, shard_size: int = 500, d
                                         num_frames=audio_frames(utterance.audio)))
                 continue
             codes = tokenizer.encode_file(utterance.audio)
-            acoustic, ids = codes.acoustic_codes, codes.semantic_codes
-            frames = len(acoustic) if ids is None else min(len(acoustic), len(ids))
+            acoustic = codes.acoustic_codes
+            semantic_codes = semantic_ids(utterance) if semantic_ids is not None else codes.semantic_codes
+            frames = len(acoustic) if semantic_codes is None else min(len(acoustic), len(semantic_codes))
             tokens.append(TokenItem(
-                utterance.id, utterance.speaker, semantic=None if ids is None else ids[:frames],
+                utterance.id, utterance.speaker, semantic=None if semantic_codes is None else semantic_codes[:frames],
                 acoustic=acoustic[:frames], phones=phone_ids, language=language,
             ))
         write_shard(shard_path(out, n), tokens)
@@ -171,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ids", choices=["yes", "semantic", "no"], default="yes",
                         help="'semantic': semantic ids only (T2S's input); 'no': phone ids and frame counts "
                              "only, no model (the duration model's input)")
-    parser.add_argument("--feature-cache", help="with --ids semantic: the semantic codec recipe's feature cache")
+    parser.add_argument("--feature-cache", help="the semantic codec recipe's feature cache: semantic ids from it")
     parser.add_argument("--phones", choices=["auto", "yes", "no"], default="auto",
                         help="phone ids of the transcripts: auto (when every utterance has text and language)")
     parser.add_argument("--lang", help="language of utterances whose manifest line has none")
