@@ -116,3 +116,4 @@ def test_recipe_fits_exports_and_the_folder_loads(tmp_path):
     assert cached.acoustic is None and np.array_equal(cached.semantic, ids[0].numpy())
     assert len(fresh.semantic) == len(cached.semantic) and np.mean(fresh.semantic == cached.semantic) > 0.9
     assert extract_main(base + ["--out", str(tmp_path / "x"), "--feature-cache", str(tmp_path / "none")]) == 2
+    assert extract_main(base + ["--out", str(tmp_path / "y"), "--ids", "no", "--feature-cache", str(exp / "features")]) == 2

@@ -375,6 +375,16 @@ def test_work_that_gives_no_audio_is_left_out_and_a_voice_that_gives_none_is_an_
     assert not list((tmp_path / "corpus" / "wavs").glob("flite_kal16/*"))  # nothing half-made is left
 
 
+def test_a_silent_clip_counts_as_no_audio(tmp_path):
+    import soundfile
+
+    soundfile.write(tmp_path / "silent.wav", np.zeros(1984, np.float32), 16000)  # Pico on French "Eh !"
+    with pytest.raises(plan.NoAudio, match="silent"):
+        plan._check_audio(tmp_path / "silent.wav", "pico_fr_FR on 'Eh !'")
+    soundfile.write(tmp_path / "voiced.wav", 0.1 * np.sin(np.arange(1984, dtype=np.float32) / 5), 16000)
+    plan._check_audio(tmp_path / "voiced.wav", "a voice")
+
+
 class FakeTranscriber:
     """Hears the fake clips by their length in tenths of a second (and language, where two
     clips are as long)."""

@@ -83,7 +83,7 @@ if stage 5; then say "5: token shards"
   $python -m recipes.token_shards.extract --manifest "$corpus/train.jsonl" --model "$model" --device cpu \
     --phones no --feature-cache exp/demo3/semantic_codec/features --out "$tokens/train"
   $python -m recipes.token_shards.extract --manifest "$corpus/heldout.jsonl" --model "$model" --device cpu \
-    --phones no --out "$tokens/heldout"
+    --phones no --stride 10 --out "$tokens/heldout"
 fi
 # Stages 6 and 7 are independent: on two cores run them side by side (run.sh 6 6 & run.sh 7 7 &).
 if stage 6; then say "6: T2S"

@@ -87,15 +87,21 @@ class SynthJob:
 
 def _check_audio(wav: Path, what: str) -> None:
     """NoAudio unless `wav` holds at least MIN_SECONDS of sound: festival exits 0 with an empty
-    file on some texts ("SIOD ERROR" on Italian "ping-pong")."""
+    file on some texts ("SIOD ERROR" on Italian "ping-pong"), Pico with 0.12 s of silence on
+    French "Eh !" (which the models' audio check then refuses)."""
+    import numpy as np
     import soundfile as sf
 
+    from maskvox.audio import SILENCE_PEAK
+
     try:
-        info = sf.info(str(wav))
+        samples, rate = sf.read(str(wav), dtype="float32")
     except (RuntimeError, OSError):  # LibsndfileError is a RuntimeError
         raise NoAudio(f"{what}: no readable audio") from None
-    if info.frames < MIN_SECONDS * info.samplerate:
-        raise NoAudio(f"{what}: {info.frames} samples")
+    if len(samples) < MIN_SECONDS * rate:
+        raise NoAudio(f"{what}: {len(samples)} samples")
+    if np.abs(samples).max() < SILENCE_PEAK:
+        raise NoAudio(f"{what}: silent")
 
 
 # --- real ---------------------------------------------------------------------------------

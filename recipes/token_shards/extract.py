@@ -13,7 +13,8 @@ the features the semantic codec recipe cached (float16) instead of running the S
 header; no model needed): the duration model's input.
 Phone ids come from the text front-end
 (`maskvox.text`) reading each utterance's `text` in its `language` (or `--lang`); an utterance
-whose text cannot be read is left out, with a note naming it.
+whose text cannot be read, or whose audio cannot be encoded (silent, too short, unreadable), is
+left out, with a note naming it.
 """
 
 from __future__ import annotations
@@ -109,8 +110,8 @@ class SemanticIds:
 def extract(manifest: str, model: str | None, out: str, shard_size: int = 500, device: str = "auto",
             semantic: str = "yes", quiet: bool = False, phones: str = "auto", lang: str | None = None,
             vocab: str | None = None, normalization: str = "full", ids: str = "yes",
-            feature_cache: str | None = None) -> int:
-    items = read_manifest(manifest)
+            feature_cache: str | None = None, stride: int = 1) -> int:
+    items = read_manifest(manifest)[::stride]
     if ids == "no" and phones == "no":
         raise UserError("--ids no --phones no would write nothing")
     if ids != "no" and not model:
@@ -149,7 +150,11 @@ def extract(manifest: str, model: str | None, out: str, shard_size: int = 500, d
                 tokens.append(TokenItem(utterance.id, utterance.speaker, phones=phone_ids, language=language,
                                         num_frames=audio_frames(utterance.audio)))
                 continue
-            codes = tokenizer.encode_file(utterance.audio)
+            try:
+                codes = tokenizer.encode_file(utterance.audio)
+            except UserError as error:  # silent, too short, unreadable: one bad file must not stop a corpus
+                tqdm.write(f"note: left out {utterance.id}: {error}")
+                continue
             acoustic = codes.acoustic_codes
             semantic_codes = semantic_ids(utterance) if semantic_ids is not None else codes.semantic_codes
             frames = len(acoustic) if semantic_codes is None else min(len(acoustic), len(semantic_codes))
@@ -177,6 +182,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="'semantic': semantic ids only (T2S's input); 'no': phone ids and frame counts "
                              "only, no model (the duration model's input)")
     parser.add_argument("--feature-cache", help="the semantic codec recipe's feature cache: semantic ids from it")
+    parser.add_argument("--stride", type=positive, default=1,
+                        help="take every N-th utterance of the manifest (a small held-out set)")
     parser.add_argument("--phones", choices=["auto", "yes", "no"], default="auto",
                         help="phone ids of the transcripts: auto (when every utterance has text and language)")
     parser.add_argument("--lang", help="language of utterances whose manifest line has none")
@@ -186,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     return exit_status(lambda: extract(
         args.manifest, args.model, args.out, args.shard_size, args.device, args.semantic, args.quiet,
-        args.phones, args.lang, args.vocab, args.normalization, args.ids, args.feature_cache,
+        args.phones, args.lang, args.vocab, args.normalization, args.ids, args.feature_cache, args.stride,
     ))
 
 
