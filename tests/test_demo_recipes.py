@@ -108,14 +108,15 @@ def test_curves_are_copied_into_the_repository_and_drawn(tmp_path, capsys):
 
     run = tmp_path / "exp_t2s"
     run.mkdir()
-    records = [{"step": 50 * n, "train/accuracy": 0.01 * n, "train/loss": 7 - n, "cpu_hours": 0.02 * n}
-               for n in range(1, 6)]
+    records = [{"step": 50 * n, "train/accuracy": 0.01 * n, "train/loss": 7 - n, "cpu_hours": 0.25 * 2 ** n,
+                "heldout/accuracy": 0.1 + 0.05 * n} for n in range(1, 7)]
     (run / "log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
     out = tmp_path / "curves"
     assert curves_main(["--run", f"t2s={run}", "--out", str(out)]) == 0
     assert read_log(out / "t2s.jsonl") == records
     assert (out / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    capsys.readouterr()
+    # The held-out accuracy gains 0.05 per doubling of the CPU-hours here.
+    assert "t2s heldout/accuracy: 0.4 at 16.00 CPU-h, +0.05 per doubling" in capsys.readouterr().out
     assert curves_main(["--run", f"t2s={tmp_path / 'nowhere'}", "--out", str(out)]) == 2
     assert capsys.readouterr().err.count("\n") == 1
 

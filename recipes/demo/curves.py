@@ -6,12 +6,15 @@
 Each `--run NAME=EXP_DIR` copies EXP_DIR/log.jsonl to OUT/NAME.jsonl (a curve already in OUT
 that no `--run` names is kept and drawn too), then OUT/curves.png gets one panel per curve: the
 figures that say how a model is doing (`PANELS`; otherwise every loss), against the step, with
-the CPU-hours of the last record in the title when the log has them.
+the CPU-hours of the last record in the title when the log has them. For each held-out figure
+it prints the trend over the later half of the run: the gain per doubling of CPU-hours (a
+least-squares line against log2 of the CPU-hours), the forecast that the campaign plans with.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import shutil
 import sys
 from pathlib import Path
@@ -38,6 +41,20 @@ def panel_keys(name: str, records: list[dict]) -> list[str]:
     listed = next((keys for prefix, keys in PANELS.items() if name.startswith(prefix)), [])
     wanted = [key for key in listed if key in present]
     return wanted or sorted(key for key in present if "loss" in key)
+
+
+def trend(records: list[dict], key: str) -> tuple[float, float, float] | None:
+    """(last value, CPU-hours, gain per doubling of CPU-hours) over the later half, or None."""
+    points = [(r["cpu_hours"], r[key]) for r in records if key in r and r.get("cpu_hours", 0) > 0]
+    points = points[len(points) // 2 :]
+    if len(points) < 3:
+        return None
+    xs = [math.log2(hours) for hours, _ in points]
+    ys = [value for _, value in points]
+    mean_x, mean_y = sum(xs) / len(xs), sum(ys) / len(ys)
+    spread = sum((x - mean_x) ** 2 for x in xs)
+    slope = sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys)) / spread if spread else 0.0
+    return ys[-1], points[-1][0], slope
 
 
 def copy_logs(runs: list[str], out: Path) -> None:
@@ -96,6 +113,13 @@ def main(argv: list[str] | None = None) -> int:
         out.mkdir(parents=True, exist_ok=True)
         copy_logs(args.run, out)
         print(draw(out))
+        for path in sorted(out.glob("*.jsonl")):
+            records = read_log(path)
+            for key in sorted({k for r in records for k in r if k.startswith("heldout/")}):
+                found = trend(records, key)
+                if found:
+                    value, hours, gain = found
+                    print(f"{path.stem} {key}: {value:.4g} at {hours:.2f} CPU-h, {gain:+.4g} per doubling of CPU-hours")
 
     return exit_status(work)
 
