@@ -166,3 +166,15 @@ def test_finetuning_grows_the_phone_table_and_keeps_the_old_rows(shards, tmp_pat
     grown = load_t2s(tuned / "export").phone_emb.weight
     assert grown.shape == (1030, original.shape[1])
     assert torch.allclose(grown[:1024], original)
+
+
+def test_the_ema_follows_the_model_closely_at_first_then_with_its_decay():
+    from recipes.common.trainer import warmup_ema
+
+    update = warmup_ema(0.999)
+    averaged, current = [torch.zeros(3)], [torch.ones(3)]
+    update(averaged, current, torch.tensor(0))
+    assert torch.allclose(averaged[0], torch.full((3,), 0.9))  # decay 1/10 on the first update
+    late = [torch.zeros(3)]
+    update(late, current, torch.tensor(100_000))
+    assert torch.allclose(late[0], torch.full((3,), 0.001))  # then the configured 0.999
