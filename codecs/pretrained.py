@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import torch
 
-from maskvox.checkpoint import build_on_meta, load_model_config, load_module, load_pretrained, official_file, resolve_files
+from maskvox.checkpoint import (build_on_meta, check_state_dict, load_model_config, load_module, load_pretrained,
+                                official_file, read_shapes, resolve_files)
 from maskvox.config import ModelConfig, SemanticFeaturesConfig
-from maskvox.errors import CheckpointError
+from maskvox.errors import CheckpointError, ConfigError
+from maskvox.limits import SSL_SIZE_KINDS, check_sizes
 
 from .acoustic import AcousticCodec
 from .mel_decoder import HifiganVocoder
@@ -86,20 +89,28 @@ def _load_w2v_bert_features(cfg: SemanticFeaturesConfig, base: str | Path | None
     taken from there. Only the weights of the kept blocks are read from model.safetensors
     (the official file holds 24 blocks; 17 are needed), and they are loaded strictly.
     """
-    from transformers import SeamlessM4TFeatureExtractor, Wav2Vec2BertConfig, Wav2Vec2BertModel
+    from transformers import SeamlessM4TFeatureExtractor, Wav2Vec2BertModel
 
     files = resolve_files(_relative_to(cfg.model, base), W2V_BERT_FILES)
-    full_config = Wav2Vec2BertConfig.from_json_file(str(files["config.json"]))
+    full_config = _read_ssl_config(files["config.json"])
     try:
         config = SemanticFeatureExtractor.truncated_config(full_config, cfg.layer)
     except ValueError as err:
         raise CheckpointError(f"{cfg.model}: semantic feature {err}") from None
+    # Built on the meta device (nothing allocated) and its shapes checked against the weights
+    # file's header: the config's sizes cannot allocate more than the file holds.
+    on_meta = build_on_meta(lambda: Wav2Vec2BertModel(config))
+    check_state_dict(on_meta.state_dict(), read_shapes(files["model.safetensors"], set(on_meta.state_dict())),
+                     str(files["model.safetensors"]))
     # Rotary position embeddings keep a computed buffer that is not saved: such a (small)
     # model is built for real; w2v-BERT 2.0 (relative keys) skips its random initialisation.
-    rotary = config.position_embeddings_type == "rotary"
-    model = Wav2Vec2BertModel(config) if rotary else build_on_meta(lambda: Wav2Vec2BertModel(config))
+    model = Wav2Vec2BertModel(config) if config.position_embeddings_type == "rotary" else on_meta
     load_module(model, files["model.safetensors"], keep_only_expected=True)
-    fbank = SeamlessM4TFeatureExtractor.from_json_file(str(files["preprocessor_config.json"]))
+    try:
+        fbank = SeamlessM4TFeatureExtractor.from_json_file(str(files["preprocessor_config.json"]))
+    except (OSError, ValueError, TypeError) as err:
+        raise CheckpointError(f"{files['preprocessor_config.json']} is not a readable feature extractor config: "
+                              f"{err}") from None
     mean, std = load_feature_stats(_relative_to(cfg.stats, base) if cfg.stats else STATS_PATH)
     if not normalize:
         mean, std = torch.zeros_like(mean), torch.ones_like(std)
@@ -108,6 +119,26 @@ def _load_w2v_bert_features(cfg: SemanticFeaturesConfig, base: str | Path | None
             f"feature statistics have {mean.numel()} dimensions, the semantic model {config.hidden_size}"
         )
     return SemanticFeatureExtractor(model.eval(), fbank, mean, std, cfg, full_config.num_hidden_layers)
+
+
+def _read_ssl_config(path: Path):
+    """A transformers Wav2Vec2-BERT config.json, valid JSON and its sizes bounded (maskvox.limits)."""
+    from transformers import Wav2Vec2BertConfig
+
+    try:
+        values = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise CheckpointError(f"{path} is not a readable JSON config: {err}") from None
+    if not isinstance(values, dict):
+        raise CheckpointError(f"{path}: expected a JSON object")
+    try:
+        check_sizes(values, SSL_SIZE_KINDS, f"{path}: ")
+    except ConfigError as err:
+        raise CheckpointError(str(err)) from None
+    try:
+        return Wav2Vec2BertConfig.from_dict(values)
+    except (TypeError, ValueError) as err:
+        raise CheckpointError(f"{path} is not a Wav2Vec2-BERT config: {err}") from None
 
 
 def _relative_to(path: str, base: str | Path | None) -> str:

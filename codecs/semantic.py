@@ -12,8 +12,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from maskvox.checkpoint import read_npz
 from maskvox.config import SemanticCodecConfig, SemanticFeaturesConfig
 from maskvox.errors import CheckpointError
+from maskvox.limits import MAX_WIDTH
 
 from .kmeans import KMeansCodec
 from .layers import VocosBackbone, init_codec_weights
@@ -86,16 +88,16 @@ def make_semantic_codec(cfg: SemanticCodecConfig) -> SemanticCodec | KMeansCodec
 
 def load_feature_stats(path=STATS_PATH) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean and standard deviation of the SSL layer's features, for z-normalisation."""
-    try:
-        stats = np.load(path)
-    except (OSError, ValueError) as err:
-        raise CheckpointError(f"cannot read feature statistics {path}: {err}") from None
-    with stats:
-        if "mean" not in stats.files or "var" not in stats.files:
-            raise CheckpointError(f"feature statistics {path} need 'mean' and 'var' arrays")
-        mean = torch.from_numpy(stats["mean"].astype(np.float32))
-        std = torch.from_numpy(np.sqrt(stats["var"].astype(np.float32)))
-    return mean, std
+    stats = read_npz(path, "feature statistics file", MAX_WIDTH, CheckpointError)
+    if "mean" not in stats or "var" not in stats:
+        raise CheckpointError(f"feature statistics {path} need 'mean' and 'var' arrays")
+    mean, var = stats["mean"].astype(np.float32), stats["var"].astype(np.float32)
+    if mean.ndim != 1 or mean.shape != var.shape:
+        raise CheckpointError(f"feature statistics {path}: 'mean' and 'var' must be vectors of one length, got "
+                              f"{list(mean.shape)} and {list(var.shape)}")
+    if not (np.isfinite(mean).all() and np.isfinite(var).all() and (var >= 0).all()):
+        raise CheckpointError(f"feature statistics {path} hold NaN, infinite or negative variance values")
+    return torch.from_numpy(mean), torch.from_numpy(np.sqrt(var))
 
 
 class SemanticFeatureExtractor(nn.Module):

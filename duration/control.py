@@ -7,12 +7,11 @@ duration, a speed factor, or a clamp to a range around the natural length (dubbi
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 from maskvox.errors import UserError
+from maskvox.limits import FRAME_RATE_HZ, check_duration
 
-FRAME_RATE_HZ = 50
 MIN_SPEED, MAX_SPEED = 0.5, 2.0
 
 
@@ -32,9 +31,9 @@ class LengthRequest:
     clamp: tuple[float, float] | None = None  # (low, high) x the natural length, for `seconds`
 
     def __post_init__(self):
-        if self.seconds is not None and (not math.isfinite(self.seconds) or self.seconds <= 0):
-            raise UserError(f"--duration must be a positive number of seconds, got {self.seconds}")
-        if not (MIN_SPEED <= self.speed <= MAX_SPEED):
+        if self.seconds is not None:
+            check_duration(self.seconds)
+        if not (isinstance(self.speed, (int, float)) and MIN_SPEED <= self.speed <= MAX_SPEED):
             raise UserError(f"--speed must be between {MIN_SPEED} and {MAX_SPEED}, got {self.speed}")
         if self.seconds is not None and self.speed != 1.0:
             raise UserError("give --duration or --speed, not both")

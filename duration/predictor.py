@@ -82,12 +82,23 @@ class DurationPredictor:
         for query in queries:
             _check_query(query)
         natural = self.natural_frames(queries, seed)
-        estimates = []
-        for query, frames in zip(queries, natural):
-            chosen, how = resolve_frames(frames, len(query.target_phones), request)
-            source = "requested" if how == "requested" else self.source
-            estimates.append(LengthEstimate(chosen, frames, query_rule_frames(query), source))
-        return estimates
+        return [self._chosen(frames, len(query.target_phones), query_rule_frames(query), request)
+                for query, frames in zip(queries, natural)]
+
+    def estimate_joined(self, queries: list[LengthQuery], request: LengthRequest = LengthRequest(), seed: int = 0,
+                        overlap_frames: int = 0) -> LengthEstimate:
+        """The length of the pieces of one long text said one after the other, each join
+        sharing `overlap_frames` (maskvox.pieces): `request` applies to the whole."""
+        for query in queries:
+            _check_query(query)
+        shared = overlap_frames * (len(queries) - 1)
+        natural = sum(self.natural_frames(queries, seed)) - shared
+        rule = sum(query_rule_frames(query) for query in queries) - shared
+        return self._chosen(natural, sum(len(query.target_phones) for query in queries), rule, request)
+
+    def _chosen(self, natural: float, phones: int, rule: int, request: LengthRequest) -> LengthEstimate:
+        chosen, how = resolve_frames(natural, phones, request)
+        return LengthEstimate(chosen, natural, rule, "requested" if how == "requested" else self.source)
 
     def natural_frames(self, queries: list[LengthQuery], seed: int = 0) -> list[float]:
         """The natural length of each query, in frames: the model's, or the rule's."""

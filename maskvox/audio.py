@@ -17,7 +17,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from .errors import AudioError
+from .errors import AudioError, WriteError
 from .fileio import atomic_path
 
 SEMANTIC_RATE = 16000  # w2v-BERT 2.0 input
@@ -113,6 +113,9 @@ def check_audio(
     peak = float(np.abs(wav).max())
     if peak < SILENCE_PEAK:
         raise AudioError(f"{name} is silent (peak amplitude {peak:.1e})")
+    swing = float(np.abs(wav - wav.mean(dtype=np.float64)).max())
+    if swing < SILENCE_PEAK:  # a constant level (a DC offset) is as silent as zeros
+        raise AudioError(f"{name} holds no sound, only a constant level of {float(wav.mean()):.3f}")
     if reject_clipping:
         clipped = float(np.mean(np.abs(wav) >= CLIP_LEVEL))
         if clipped > CLIPPED_FRACTION:
@@ -133,7 +136,10 @@ def write_audio(path: str | Path, wav: np.ndarray, sample_rate: int, subtype: st
     if not extension or extension.upper() not in sf.available_formats():
         raise AudioError(f"cannot write {path}: unknown audio format '{path.suffix}' (use .wav or .flac)")
     with atomic_path(path) as tmp:
-        sf.write(str(tmp), np.clip(wav, -1.0, 1.0), sample_rate, subtype=subtype, format=extension.upper())
+        try:
+            sf.write(str(tmp), np.clip(wav, -1.0, 1.0), sample_rate, subtype=subtype, format=extension.upper())
+        except sf.LibsndfileError as err:  # libsndfile's own word for a failed write (a full disk)
+            raise WriteError(f"cannot write {path}: {err.error_string}") from None
     return path
 
 

@@ -22,9 +22,10 @@ from typing import Callable
 
 from .audio import write_audio
 from .errors import UserError
-from .fileio import resolve_relative
-from .jobs import RESULTS_FILE, SAFE_ID, JobRecords, json_object_line
+from .fileio import read_list_text, resolve_relative
+from .jobs import RESULTS_FILE, IdClaims, JobRecords, check_item_id, json_object_line, line_id
 from .pipeline import CloneRequest, Synthesizer
+from .request import check_seed
 
 ITEM_FIELDS = {"id", "prompt", "prompt_text", "text", "language", "prompt_language", "duration", "speed", "seed"}
 
@@ -38,36 +39,31 @@ class BatchItem:
 
 
 def read_items(path: str | Path, default_language: str = "en", default_seed: int | None = None) -> list[BatchItem]:
-    """Every non-empty line as an item; a line that cannot be read becomes an item with an error."""
+    """Every non-empty line as an item; a line that cannot be read becomes an item with an error,
+    under its own id when it has one no earlier line claimed, else under `line_id` (ids are
+    unique by construction: maskvox.jobs)."""
     path = Path(path)
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as err:
-        raise UserError(f"cannot read the items file {path}: {getattr(err, 'strerror', None) or err}") from None
-    items, seen = [], set()
+    lines = read_list_text(path, "items file").split("\n")
+    items, claims = [], IdClaims()
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
+        item_id = None
         try:
-            item_id, request = _parse_line(line, path.parent, default_language, default_seed)
-            if item_id in seen:
-                raise UserError(f"id '{item_id}' appears twice")
-            seen.add(item_id)
-            items.append(BatchItem(number, item_id, request))
+            record = json_object_line(line, sorted(ITEM_FIELDS))
+            item_id = claims.claim(check_item_id(record.get("id")), number)
+            items.append(BatchItem(number, item_id, _request(record, path.parent, default_language, default_seed)))
         except UserError as err:
-            items.append(BatchItem(number, f"line{number}", None, str(err)))
+            items.append(BatchItem(number, item_id or line_id(number), None, str(err)))
     if not items:
         raise UserError(f"the items file {path} has no items")
     return items
 
 
-def _parse_line(line: str, folder: Path, default_language: str, default_seed: int | None) -> tuple[str, CloneRequest]:
-    record = json_object_line(line, sorted(ITEM_FIELDS))
-    for name in ("id", "prompt", "prompt_text", "text"):
+def _request(record: dict, folder: Path, default_language: str, default_seed: int | None) -> CloneRequest:
+    for name in ("prompt", "prompt_text", "text"):
         if not isinstance(record.get(name), str) or not record[name].strip():
             raise UserError(f"'{name}' must be a non-empty string")
-    if not SAFE_ID.match(record["id"]):
-        raise UserError(f"id '{record['id']}' must be letters, digits, '.', '_' or '-' (it names the output file)")
     seed = record.get("seed", default_seed)
     request = CloneRequest(
         prompt=resolve_relative(record["prompt"], folder),
@@ -78,7 +74,9 @@ def _parse_line(line: str, folder: Path, default_language: str, default_seed: in
         speed=_optional(record, "speed", (int, float)) or 1.0,
         seed=secrets.randbelow(2**31) if seed is None else seed,
     )
-    return record["id"], request
+    request.length_request()  # the length controls and the seed in bounds: a bad item fails before any model loads
+    check_seed(request.seed)
+    return request
 
 
 def _optional(record: dict, name: str, kinds):
@@ -119,18 +117,14 @@ def run_clone_batch(
 
 def _run_group(synthesizer: Synthesizer, group: list[BatchItem], out_dir: Path, records: JobRecords,
                batch_size: int, report) -> None:
-    ready = []
-    for item in group:
-        try:
-            synthesizer.prepare(item.request)  # checks it; the prompt is cached for the batch
-            ready.append(item)
-        except UserError as err:
-            report(f"line {item.line} ({item.id}): {err}")
-            records[item.id] = _failed(item, str(err))
-    if not ready:
-        return
-    results = synthesizer.clone_batch([item.request for item in ready], batch_size=batch_size)
-    for item, result in zip(ready, results):
+    # A request the synthesizer refuses (a bad prompt, a length out of bounds) fails alone; a
+    # write that fails stops the job (the next would too), and its item is not done.
+    results = synthesizer.clone_batch([item.request for item in group], batch_size=batch_size, return_errors=True)
+    for item, result in zip(group, results):
+        if isinstance(result, UserError):
+            report(f"line {item.line} ({item.id}): {result}")
+            records[item.id] = _failed(item, str(result))
+            continue
         write_audio(out_dir / f"{item.id}.wav", result.audio, result.sample_rate)
         records[item.id] = {**_describe(item), "status": "ok", "wav": f"{item.id}.wav", **result.as_dict(),
                             "error": None}

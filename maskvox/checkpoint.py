@@ -8,19 +8,24 @@ the first key that differs.
 
 from __future__ import annotations
 
+import functools
+import math
 import os
 import re
+import zipfile
 from pathlib import Path
 from typing import Mapping
 
+import numpy as np
 import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 from torch import nn
 
-from .config import ModelConfig, load_config, save_config
-from .errors import CheckpointError, ModelNotAvailableError
+from .config import OFFICIAL_SECTIONS, ModelConfig, load_config, save_config
+from .errors import CheckpointError, ModelNotAvailableError, UserError
 from .fileio import atomic_path
+from .limits import check_model_sizes
 
 # Where each module's weights live in `amphion/MaskGCT` (and in any folder of that layout).
 OFFICIAL_FILES = {
@@ -47,19 +52,30 @@ _REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$"
 
 def read_state_dict(path: str | Path, keys: set[str] | None = None) -> dict[str, torch.Tensor]:
     """Tensors of a safetensors file (only `keys`, if given), memory-mapped from disk."""
+    return _read_safetensors(path, keys, lambda handle, name: handle.get_tensor(name))
+
+
+def read_shapes(path: str | Path, keys: set[str] | None = None) -> dict[str, tuple[int, ...]]:
+    """The shapes of a safetensors file's tensors (only `keys`, if given), from its header alone."""
+    return _read_safetensors(path, keys, lambda handle, name: tuple(handle.get_slice(name).get_shape()))
+
+
+def _read_safetensors(path: str | Path, keys: set[str] | None, read) -> dict:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint file {path} does not exist")
     try:
         with safe_open(str(path), framework="pt") as handle:
             names = handle.keys() if keys is None else [k for k in handle.keys() if k in keys]
-            return {name: handle.get_tensor(name) for name in names}
-    except (SafetensorError, OSError, ValueError) as err:
+            return {name: read(handle, name) for name in names}
+    except (SafetensorError, OSError, ValueError, TypeError) as err:
         raise CheckpointError(f"checkpoint file {path} is not a readable safetensors file: {err}") from None
 
 
-def check_state_dict(expected: Mapping[str, torch.Tensor], found: Mapping[str, torch.Tensor], source: str) -> None:
-    """Raise CheckpointError on the first missing key, unexpected key or wrong shape."""
+def check_state_dict(expected: Mapping[str, torch.Tensor], found: Mapping[str, torch.Tensor | tuple[int, ...]],
+                     source: str) -> None:
+    """Raise CheckpointError on the first missing key, unexpected key or wrong shape. `found`:
+    tensors, or their shapes (`read_shapes`: checked before any weight is read)."""
     for key, tensor in expected.items():
         if key not in found:
             raise CheckpointError(f"{source}: missing key '{key}' (shape {list(tensor.shape)})")
@@ -67,10 +83,62 @@ def check_state_dict(expected: Mapping[str, torch.Tensor], found: Mapping[str, t
         if key not in expected:
             raise CheckpointError(f"{source}: unexpected key '{key}'")
     for key, tensor in expected.items():
-        if tuple(found[key].shape) != tuple(tensor.shape):
-            raise CheckpointError(
-                f"{source}: key '{key}' has shape {list(found[key].shape)}, the model expects {list(tensor.shape)}"
-            )
+        shape = tuple(found[key]) if isinstance(found[key], tuple) else tuple(found[key].shape)
+        if shape != tuple(tensor.shape):
+            raise CheckpointError(f"{source}: key '{key}' has shape {list(shape)}, the model expects {list(tensor.shape)}")
+
+
+def check_values(expected: Mapping[str, torch.Tensor], found: Mapping[str, torch.Tensor], source: str) -> None:
+    """Weights the model keeps as floating point are floating point in the file, and finite:
+    integer weights would be cast silently, and NaN weights give NaN audio."""
+    for key, tensor in expected.items():
+        if not tensor.is_floating_point():
+            continue
+        value = found[key]
+        if not value.is_floating_point():
+            raise CheckpointError(f"{source}: key '{key}' holds {value.dtype} values, the model expects floating point")
+        if not bool(torch.isfinite(value).all()):
+            raise CheckpointError(f"{source}: key '{key}' holds NaN or infinite values")
+
+
+def read_npz(path: str | Path, what: str, max_values: int, error: type[UserError] = UserError) -> dict[str, np.ndarray]:
+    """The arrays of an .npz file, each numeric (an object array would need unpickling, which
+    maskvox never does) and of at most `max_values` values, both checked from the headers before
+    any array is read (a small compressed file can unpack to gigabytes). `error`: the kind raised."""
+    path = Path(path)
+    unreadable = error(f"{path} is not a readable {what} (.npz of numeric arrays)")
+    try:
+        data = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise error(f"{what} {path} does not exist") from None
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError):
+        raise unreadable from None
+    if not isinstance(data, np.lib.npyio.NpzFile):
+        raise unreadable
+    with data:
+        try:
+            for name in data.files:
+                shape, dtype = _npy_header(data.zip, name)
+                if dtype.kind not in "biuf":
+                    raise error(f"{path}: array '{name}' holds {dtype} values, not numbers")
+                if math.prod(shape) > max_values:
+                    raise error(f"{path}: array '{name}' has shape {list(shape)}, over the limit of "
+                                f"{max_values:,} values for a {what}")
+            return {name: data[name] for name in data.files}
+        except (OSError, ValueError, zipfile.BadZipFile, EOFError, KeyError):
+            raise unreadable from None
+
+
+def _npy_header(archive: zipfile.ZipFile, name: str) -> tuple[tuple[int, ...], np.dtype]:
+    member = f"{name}.npy" if f"{name}.npy" in archive.namelist() else name
+    with archive.open(member) as handle:
+        version = np.lib.format.read_magic(handle)
+        read_header = {(1, 0): np.lib.format.read_array_header_1_0,
+                       (2, 0): np.lib.format.read_array_header_2_0}.get(version)
+        if read_header is None:
+            raise ValueError(f"unsupported .npy version {version}")
+        shape, _, dtype = read_header(handle)
+    return shape, dtype
 
 
 def load_module(module: nn.Module, path: str | Path, keep_only_expected: bool = False, adapt=None) -> nn.Module:
@@ -83,10 +151,14 @@ def load_module(module: nn.Module, path: str | Path, keep_only_expected: bool = 
     they are, without a copy and without the wasted random initialisation.
     """
     expected = module.state_dict()
-    found = read_state_dict(path, keys=set(expected) if keep_only_expected else None)
+    keys = set(expected) if keep_only_expected else None
+    if adapt is None:  # the shapes from the header first: a mismatch reads no weight
+        check_state_dict(expected, read_shapes(path, keys), str(path))
+    found = read_state_dict(path, keys=keys)
     if adapt is not None:
         found = adapt(found)
     check_state_dict(expected, found, str(path))
+    check_values(expected, found, str(path))
     on_meta = any(t.is_meta for t in expected.values())
     if on_meta:  # assign keeps the loaded dtype; copying (the other path) casts to the module's
         found = {key: value.to(expected[key].dtype) for key, value in found.items()}
@@ -131,6 +203,33 @@ def hub_offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "on", "yes", "true"}
 
 
+HUB_PROBE_SECONDS = 3.0
+_PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")
+
+
+def hub_reachable() -> bool:
+    """Whether the hub's host takes a connection, asked once per endpoint with a short timeout:
+    huggingface_hub itself retries an unreachable host for half a minute. Behind a proxy only
+    the proxy can tell, so the hub is taken to be reachable."""
+    if any(os.environ.get(name) for name in _PROXY_VARIABLES):
+        return True
+    return _connects(os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
+
+
+@functools.lru_cache(maxsize=8)
+def _connects(endpoint: str) -> bool:
+    import socket
+    from urllib.parse import urlsplit
+
+    url = urlsplit(endpoint)
+    try:
+        port = url.port or (443 if url.scheme == "https" else 80)
+        with socket.create_connection((url.hostname, port), timeout=HUB_PROBE_SECONDS):
+            return True
+    except (OSError, ValueError):
+        return False
+
+
 def looks_like_repo_id(location: str) -> bool:
     return bool(_REPO_ID.match(location)) and not Path(location).exists()
 
@@ -159,7 +258,7 @@ def _hub_file(repo_id: str, filename: str) -> Path:
         RepositoryNotFoundError,
     )
 
-    offline = hub_offline()
+    offline = hub_offline() or not hub_reachable()  # either way, the local cache or one line at once
     try:
         return Path(
             hf_hub_download(
@@ -170,7 +269,7 @@ def _hub_file(repo_id: str, filename: str) -> Path:
             )
         )
     except LocalEntryNotFoundError:
-        why = "HF_HUB_OFFLINE is set" if offline else "the hub could not be reached"
+        why = "HF_HUB_OFFLINE is set" if hub_offline() else "the hub could not be reached"
         raise ModelNotAvailableError(
             f"{repo_id}: {filename} is not in the local Hugging Face cache and {why}. "
             f"On a machine with network, run `hf download {repo_id} {filename} --local-dir DIR` "
@@ -198,7 +297,7 @@ def load_model_config(location: str | Path):
     folder = Path(location).expanduser()
     if folder.is_dir():
         path = folder / CONFIG_FILE
-        return load_config(path, ModelConfig) if path.is_file() else ModelConfig()
+        return _checked(load_config(path, ModelConfig)) if path.is_file() else ModelConfig()
     if location == OFFICIAL_REPO:
         return ModelConfig()
     try:
@@ -207,7 +306,16 @@ def load_model_config(location: str | Path):
         if "has no file" in str(err):
             return ModelConfig()
         raise
-    return load_config(path, ModelConfig)
+    return _checked(load_config(path, ModelConfig))
+
+
+def _checked(cfg: ModelConfig) -> ModelConfig:
+    """Every size positive and bounded (maskvox.limits) before any model is built from it; a
+    message names the key as config.json spells it."""
+    for name, where in OFFICIAL_SECTIONS.items():
+        if getattr(cfg, name) is not None:
+            check_model_sizes(getattr(cfg, name), where)
+    return cfg
 
 
 def has_module(location: str | Path, name: str) -> bool:

@@ -283,10 +283,12 @@ def read_mapping(path: str | Path) -> dict:
         text = path.read_text(encoding="utf-8")
     except OSError as err:
         raise ConfigError(f"cannot read config file {path}: {err.strerror or err}") from None
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"config file {path} is not UTF-8 text (byte {err.start})") from None
     try:
         data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as err:
-        first_line = str(err).splitlines()[0]
+    except (json.JSONDecodeError, yaml.YAMLError, RecursionError) as err:
+        first_line = (str(err).splitlines() or ["nested too deeply"])[0]
         kind = "JSON" if path.suffix == ".json" else "YAML"
         raise ConfigError(f"config file {path} is not valid {kind}: {first_line}") from None
     if data is None:
@@ -343,6 +345,15 @@ _OFFICIAL_DECODER_IGNORED = {
 }
 _OFFICIAL_DECODER_RENAMED = {"in_channel": "in_channels", "use_l2_normlize": "use_l2_normalize"}
 _OFFICIAL_DECODER_REQUIRED = {"quantizer_type": "fvq", "use_vocos": True}
+
+
+# Where each ModelConfig section sits in a model folder's config.json, for messages.
+OFFICIAL_SECTIONS = {
+    "semantic_features": "maskvox.semantic_features.", "semantic_codec": "model.semantic_codec.",
+    "acoustic_codec": "model.acoustic_codec.", "t2s": "model.t2s_model.",
+    "s2a_1layer": "model.s2a_model.s2a_1layer.", "s2a_full": "model.s2a_model.s2a_full.",
+    "duration": "maskvox.duration.", "aligner": "maskvox.aligner.",
+}
 
 
 def _official_decoder(data: dict) -> AcousticDecoderConfig:

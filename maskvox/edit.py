@@ -28,8 +28,9 @@ import soundfile as sf
 import torch
 
 from .aligner import FRAME_RATE_HZ, Alignment, TranscriptWord, transcript_words
-from .audio import ACOUSTIC_RATE, SEMANTIC_RATE, check_audio, read_audio, resample, to_mono
+from .audio import ACOUSTIC_RATE, SEMANTIC_RATE, audio_seconds, check_audio, read_audio, resample, to_mono
 from .errors import UserError
+from .limits import check_recording_seconds, check_text_length
 from .request import check_seed
 from .sampling import make_generators
 
@@ -263,9 +264,10 @@ def read_recording(source, name: str = "the recording") -> Recording:
         samples = samples[:, None] if samples.ndim == 1 else samples
         subtype = None
     else:
+        name = str(source)
+        check_recording_seconds(audio_seconds(source), name, lift="edit a shorter file")  # before reading it
         samples, rate = read_audio(source)
         subtype = sf.info(str(source)).subtype
-        name = str(source)
     mono = check_audio(to_mono(samples), rate, name, min_seconds=0.5)
     return Recording(samples, rate, subtype, resample(mono, rate, SEMANTIC_RATE), resample(mono, rate, ACOUSTIC_RATE))
 
@@ -275,6 +277,7 @@ def check_edit_request(request: EditRequest) -> Recording:
     for what, text in (("transcript (--text)", request.text), ("new text (--new-text)", request.new_text)):
         if not isinstance(text, str) or not text.strip():
             raise UserError(f"the {what} is empty")
+        check_text_length(text, what)
     check_seed(request.seed)
     if request.span is not None and not 0 <= request.span[0] < request.span[1]:
         raise UserError(f"--span {request.span[0]:g} {request.span[1]:g}: the start must be at least 0 and before the end")

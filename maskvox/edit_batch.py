@@ -23,8 +23,8 @@ from typing import Callable
 from .audio import write_audio
 from .edit import EditRequest
 from .errors import UserError
-from .fileio import resolve_relative
-from .jobs import RESULTS_FILE, JobRecords
+from .fileio import read_list_text, resolve_relative
+from .jobs import RESULTS_FILE, IdClaims, JobRecords, check_output_name, line_id
 
 REQUIRED_COLUMNS = ("orig_transcript", "new_transcript")
 RECORDED_COLUMNS = ("orig_masked_span", "new_masked_span", "type")
@@ -42,12 +42,12 @@ class EditItem:
 def read_edit_tsv(path: str | Path, audio_dir: str | Path | None = None, language: str = "en",
                   seed: int | None = None) -> list[EditItem]:
     path = Path(path)
+    lines = read_list_text(path, "edit list").split("\n")
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as err:
-        raise UserError(f"cannot read the edit list {path}: {getattr(err, 'strerror', None) or err}") from None
-    rows = list(csv.reader(text.splitlines(), delimiter="\t", quoting=csv.QUOTE_NONE))
-    if not rows:
+        rows = list(csv.reader(lines, delimiter="\t", quoting=csv.QUOTE_NONE))
+    except csv.Error as err:  # a NUL byte
+        raise UserError(f"the edit list {path} is not a TSV text file: {err}") from None
+    if not any(rows[0]):
         raise UserError(f"the edit list {path} is empty")
     header = [name.strip() for name in rows[0]]
     wav_column = "wav" if "wav" in header else "wav_fn" if "wav_fn" in header else None
@@ -56,23 +56,22 @@ def read_edit_tsv(path: str | Path, audio_dir: str | Path | None = None, languag
         raise UserError(f"the edit list {path} needs a header line with the columns wav, "
                         f"{', '.join(REQUIRED_COLUMNS)} (missing: {', '.join((['wav'] if wav_column is None else []) + missing)})")
     folder = Path(audio_dir) if audio_dir is not None else path.parent
-    items, seen = [], set()
+    items, claims = [], IdClaims()
     for number, row in enumerate(rows[1:], start=2):
         if not any(cell.strip() for cell in row):
             continue
         record = dict(zip(header, row))
-        stem = Path(record.get(wav_column, "")).stem or f"line{number}"
+        stem = None  # the row's id, once claimed; else line_id's, which no stem can equal
         try:
             if len(row) != len(header):
                 raise UserError(f"{len(row)} columns, the header has {len(header)}")
-            if stem in seen:
-                raise UserError(f"the output name '{stem}' (from {record[wav_column]}) appears twice")
-            seen.add(stem)
+            name = check_output_name(Path(record[wav_column]).stem, "the wav name")
+            stem = claims.claim(name, number, f"the output name (from {record[wav_column]})")
             request = EditRequest(resolve_relative(record[wav_column], folder), record["orig_transcript"].split("|")[0],
                                   record["new_transcript"].split("|")[-1], language, seed=seed)
             items.append(EditItem(number, stem, request, columns=record))
         except UserError as err:
-            items.append(EditItem(number, stem, None, str(err), record))
+            items.append(EditItem(number, stem or line_id(number), None, str(err), record))
     if not items:
         raise UserError(f"the edit list {path} has no rows")
     return items
@@ -98,16 +97,17 @@ def run_edit_batch(items: list[EditItem], out_dir: Path, load_synthesizer: Calla
 
 
 def _edited(synthesizer, item: EditItem, out_dir: Path, report: Callable[[str], None]) -> dict:
-    """One row edited and written: its record, ok or failed."""
+    """One row edited and written: its record, ok or failed. A row the synthesizer refuses fails
+    alone; a write that fails stops the job (the next would too), and its row is not done."""
     try:
         result = synthesizer.edit(item.request.audio, item.request.text, item.request.new_text,
                                   item.request.language, seed=item.request.seed)
-        out = out_dir / f"{item.id}.wav"
-        write_audio(out, result.audio, result.sample_rate, output_subtype(out, result.subtype))
-        return _record(item, "ok", out=f"{item.id}.wav", **result.as_dict())
     except UserError as err:
         report(f"line {item.line} ({item.id}): {err}")
         return _record(item, "failed", error=str(err))
+    out = out_dir / f"{item.id}.wav"
+    write_audio(out, result.audio, result.sample_rate, output_subtype(out, result.subtype))
+    return _record(item, "ok", out=f"{item.id}.wav", **result.as_dict())
 
 
 def output_subtype(path: str | Path, subtype: str | None) -> str | None:
@@ -123,6 +123,7 @@ def _record(item: EditItem, status: str, out: str | None = None, error: str | No
     request = item.request
     record = {"id": item.id, "line": item.line, "status": status, "out": out}
     if request is not None:
-        record.update({"wav": str(Path(request.audio).resolve()), "text": request.text, "new_text": request.new_text})
+        record.update({"wav": str(Path(request.audio).resolve()), "text": request.text, "new_text": request.new_text,
+                       "language": request.language})
     record.update({name: (item.columns or {}).get(name) for name in RECORDED_COLUMNS})
     return {**record, **details, "error": error}

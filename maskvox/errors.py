@@ -8,13 +8,19 @@ import sys
 from typing import Callable
 
 
+# How torch's CPU allocator says it ran out (a plain RuntimeError, unlike CUDA's OutOfMemoryError).
+_CPU_OUT_OF_MEMORY = ("DefaultCPUAllocator: can't allocate memory", "DefaultCPUAllocator: not enough memory")
+
+
 def memory_kind(error: BaseException) -> str | None:
     """"memory" or "GPU memory" when `error` means the machine ran out (CUDA's comes as a
-    RuntimeError subclass, torch.OutOfMemoryError), else None."""
+    RuntimeError subclass, torch.OutOfMemoryError; the CPU's as a RuntimeError), else None."""
     if isinstance(error, MemoryError):
         return "memory"
     if type(error).__name__ == "OutOfMemoryError":
         return "GPU memory"
+    if isinstance(error, RuntimeError) and any(words in str(error) for words in _CPU_OUT_OF_MEMORY):
+        return "memory"
     return None
 
 
@@ -26,6 +32,10 @@ class UserError(Exception):
     def __init__(self, message: str):
         # One line, always: the CLI prints it as is.
         super().__init__(" ".join(str(message).split()))
+
+
+class WriteError(UserError):
+    """An output that cannot be written: a read-only or full disk, a parent path that is a file."""
 
 
 class AudioError(UserError):
@@ -58,6 +68,11 @@ class NothingToPronounceError(TextError):
 
 class FrontEndUnavailableError(TextError):
     """A language whose G2P tools or data files are not installed (the message says how)."""
+
+
+def write_error(target, error: OSError) -> WriteError:
+    """The one line for a failed write of `target`."""
+    return WriteError(f"cannot write {target}: {error.strerror or error}")
 
 
 def exit_status_of(action: Callable[[], object]) -> int:

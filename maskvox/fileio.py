@@ -13,7 +13,8 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
-from .errors import UserError
+from .errors import UserError, write_error
+from .limits import check_list_size
 
 
 def resolve_relative(path: str | os.PathLike, folder: Path) -> Path:
@@ -35,12 +36,21 @@ def check_output_path(path: str | os.PathLike, suffixes: tuple[str, ...],
     for what, source in (inputs or {}).items():
         if source is not None and _same_file(out, Path(source)):
             raise UserError(f"output {out} is the {what}: writing it would destroy the input; give another file")
-    folder = next((parent for parent in out.absolute().parents if parent.exists()), None)
-    if folder is not None and not folder.is_dir():
-        raise UserError(f"output {out}: {folder} is a file, not a folder")
-    if folder is not None and not os.access(folder, os.W_OK | os.X_OK):
-        raise UserError(f"output {out}: the folder {folder} is not writable")
+    check_writable_folder(out.absolute().parent, f"output {out}")
     return out
+
+
+def check_writable_folder(folder: Path, what: str) -> None:
+    """`folder` is a writable folder, or can be made in one (its nearest existing parent is
+    one): checked before any slow work, so that an output that cannot be written fails at once."""
+    folder = Path(folder).absolute()
+    existing = next((path for path in (folder, *folder.parents) if path.exists()), None)
+    if existing is None:
+        return
+    if not existing.is_dir():
+        raise UserError(f"{what}: {existing} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UserError(f"{what}: the folder {existing} is not writable")
 
 
 def _same_file(first: Path, second: Path) -> bool:
@@ -57,16 +67,21 @@ def atomic_path(target: str | os.PathLike, suffix: str | None = None) -> Iterato
     The temporary name keeps the target's suffix (unless `suffix` is given) so that
     libraries choosing a format from the extension (soundfile, numpy) still do so.
     On any exception the temporary file is removed and `target` is left untouched.
+    A file system error (a read-only or full disk, a parent path that is a file) is a WriteError
+    naming the target: one line, whatever wrote the file.
     """
     target = Path(target)
     if target.is_dir():  # os.replace would fail only after the work, with a traceback
         raise UserError(f"output {target} is a folder")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(
-        prefix=f".{target.name}.", suffix=suffix if suffix is not None else target.suffix,
-        dir=target.parent,
-    )
-    os.close(fd)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(
+            prefix=f".{target.name}.", suffix=suffix if suffix is not None else target.suffix,
+            dir=target.parent,
+        )
+        os.close(fd)
+    except OSError as err:
+        raise write_error(target, err) from None
     tmp = Path(tmp_name)
     try:
         yield tmp
@@ -74,9 +89,34 @@ def atomic_path(target: str | os.PathLike, suffix: str | None = None) -> Iterato
         # one of their own: the output gets the usual mode once it is written.
         os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, target)
+    except OSError as err:
+        raise write_error(target, err) from None
     finally:
-        if tmp.exists():
-            tmp.unlink()
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+
+
+def read_list_text(path: str | os.PathLike, what: str) -> str:
+    """A list file (items, cues, edits, records) as text: UTF-8 (a byte-order mark dropped), its
+    size bounded (maskvox.limits), line ends made '\\n'. Split it with `.split("\\n")`, never
+    `str.splitlines`: that also breaks at form feeds and U+2028/U+2029/U+0085 inside a JSON
+    string, and the line numbers in messages would no longer match the user's editor."""
+    path = Path(path)
+    try:
+        check_list_size(path.stat().st_size, f"the {what} {path}")
+        data = path.read_bytes()
+    except OSError as err:
+        raise UserError(f"cannot read the {what} {path}: {err.strerror or err}") from None
+    return decode_list_text(data, f"the {what} {path}")
+
+
+def decode_list_text(data: bytes, name: str) -> str:
+    """`read_list_text` of bytes already read (standard input)."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise UserError(f"{name} is not UTF-8 text (byte {err.start}): save it as UTF-8") from None
+    return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
 def remove_stale_temporaries(folder: Path, names: list[str] | None = None) -> int:

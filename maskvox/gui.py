@@ -10,9 +10,8 @@ import argparse
 import html
 import os
 import time
+import uuid
 from pathlib import Path
-
-import numpy as np
 
 from .duration.control import MAX_SPEED, MIN_SPEED
 from .errors import UserError, memory_kind
@@ -50,9 +49,22 @@ def _example_rows() -> list[list]:
     return [[str(wav), transcript.read_text(encoding="utf-8").strip(), text, "en"]]
 
 
-def _to_int16(audio: np.ndarray) -> np.ndarray:
-    # Gradio rescales float audio to its peak; int16 passes through, so the loudness stays the model's.
-    return np.round(np.clip(np.asarray(audio, dtype=np.float32), -1.0, 1.0) * 32767).astype(np.int16)
+def _cache_folder() -> Path:
+    """Where the page's results are written: a folder in Gradio's file cache (GRADIO_TEMP_DIR),
+    whose files Gradio serves as they are."""
+    from gradio.utils import get_upload_folder
+
+    return Path(get_upload_folder()) / "maskvox"
+
+
+def _save(result) -> str:
+    """The result as a wav written by maskvox, not by Gradio: a failed write (a full disk) is one
+    line on the page, and the loudness stays the model's (Gradio rescales float audio to its peak)."""
+    from .audio import write_audio
+
+    path = _cache_folder() / f"{uuid.uuid4().hex}.wav"
+    write_audio(path, result.audio, result.sample_rate)
+    return str(path)
 
 
 def _describe(result) -> str:
@@ -88,6 +100,7 @@ def _clone_function(synthesizer):
                 speed=1.0 if seconds is not None else float(speed),  # an exact length overrides the slider
                 seed=_read_box(seed, int, "the seed is a whole number"),
             )
+            audio = _save(result)
         except UserError as error:
             # The message alone: on the page (Gradio reads it as HTML), no traceback in the terminal.
             raise gradio.Error(html.escape(str(error), quote=False), print_exception=False) from None
@@ -96,7 +109,7 @@ def _clone_function(synthesizer):
             if kind is None:
                 raise
             raise gradio.Error(f"out of {kind}: {OUT_OF_MEMORY_ADVICE[kind]}") from None
-        return (result.sample_rate, _to_int16(result.audio)), _describe(result)
+        return audio, _describe(result)
 
     return clone
 
@@ -127,7 +140,7 @@ def build_app(synthesizer):
                     seed = gradio.Textbox(label="Seed", placeholder="random", info="to repeat a result")
                 button = gradio.Button("Clone", variant="primary")
             with gradio.Column():
-                audio = gradio.Audio(label="Cloned speech", type="numpy", interactive=False)
+                audio = gradio.Audio(label="Cloned speech", type="filepath", interactive=False)
                 info = gradio.Textbox(label="Details", interactive=False)
         inputs = [prompt_wav, prompt_text, text, language, prompt_language, speed, duration, seed]
         examples = _example_rows()
@@ -155,7 +168,10 @@ def add_gui_command(subparsers) -> argparse.ArgumentParser:
 def run_gui(args: argparse.Namespace) -> None:
     """Load the models, then serve the page until Ctrl+C."""
     _import_gradio()  # before the slow model load: say at once when gradio is missing
+    from .fileio import check_writable_folder
     from .pipeline import Synthesizer
+
+    check_writable_folder(_cache_folder(), "Gradio's file cache (set GRADIO_TEMP_DIR to another folder)")
 
     _say(args, "loading the models...")
     synthesizer = Synthesizer.from_pretrained(args.model, preset=args.preset, device=args.device,

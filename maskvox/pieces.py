@@ -4,13 +4,14 @@ their seeds, and the crossfaded joins that put their audio back together."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
 
 from .audio import SEMANTIC_RATE
 from .duration.control import FRAME_RATE_HZ, resolve_frames
 from .request import PreparedRequest
+from .text.sentences import chunk_text
 
 if TYPE_CHECKING:
     import torch
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
     from .duration.predictor import DurationPredictor
 
 CROSSFADE_FRAMES = 2  # 40 ms joins between pieces of a long text
+MAX_TOTAL_SECONDS = 30.0  # prompt + one piece of target, as the models were trained
 
 
 @dataclass
@@ -31,6 +33,22 @@ class Piece:
     semantic: np.ndarray | None = None  # (frames,) the T2S output
     codes: np.ndarray | None = None  # (T', 12) the S2A output
     audio: np.ndarray | None = None
+
+
+def split_text(text: str, phones: Callable[[str], Sequence[int]], prompt_frames: float,
+               prompt_phones: int) -> list[str]:
+    """`text` as the pieces said one at a time: each piece's length by the reference's rule
+    (the prompt's frames per phone) keeps prompt + piece under MAX_TOTAL_SECONDS where the
+    text allows. `phones(piece)`: its phone ids (the front-end's, cached by the caller)."""
+    budget = MAX_TOTAL_SECONDS * FRAME_RATE_HZ - prompt_frames
+    frames_per_phone = prompt_frames / prompt_phones
+
+    def rule_cost(piece: str) -> float:
+        return len(phones(piece)) * frames_per_phone
+
+    if rule_cost(text) <= budget:
+        return [text]
+    return chunk_text(text, rule_cost, budget)
 
 
 def natural_lengths(item: PreparedRequest, duration: DurationPredictor) -> None:

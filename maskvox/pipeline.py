@@ -35,13 +35,13 @@ from .audio import ACOUSTIC_RATE
 from .duration.control import FRAME_RATE_HZ, resolve_frames
 from .errors import UserError
 from .modes import SamplingMode, sampling_mode
-from .pieces import CROSSFADE_FRAMES, Piece, crossfade_join, overlap_frames, piece_seed
+from .limits import check_piece_frames
+from .pieces import CROSSFADE_FRAMES, Piece, crossfade_join, overlap_frames, piece_seed, split_text
 from .presets import InferencePreset, load_preset
 from .prompt import PromptAudio
 from .quantize import quantize_linear_layers
 from .request import CloneRequest, CloneResult, PreparedPrompt, PreparedRequest, RecentCache, RequestReader, prompt_key
 from .runtime import HeldTokenizer, ModelHolder, StageClock, autocast, check_quantize, resolve_precision
-from .text.sentences import chunk_text
 
 if TYPE_CHECKING:
     import torch
@@ -50,7 +50,6 @@ if TYPE_CHECKING:
 
 __all__ = ["Synthesizer", "CloneRequest", "CloneResult", "check_request", "crossfade_join"]
 
-MAX_TOTAL_SECONDS = 30.0  # prompt + one piece of target, as the models were trained
 # The big models, each used by one stage: reading a prompt, T2S, S2A layer 1, S2A layers 2-12.
 SEMANTIC_MODELS = ("semantic_features", "semantic_codec")
 GENERATION_MODELS = ("t2s", "s2a_1layer", "s2a_full")
@@ -225,16 +224,8 @@ class Synthesizer:
         """Check a request and read its prompt (cached) and text; no generation. Raises UserError."""
         target_phones = self.reader.texts(request)
         prompt = self._prompt(request)
-        budget = MAX_TOTAL_SECONDS * FRAME_RATE_HZ - len(prompt.semantic)
-        frames_per_phone = len(prompt.semantic) / len(prompt.phones)
-
-        def rule_cost(piece: str) -> float:
-            return len(self.phones(piece, request.language)) * frames_per_phone
-
-        if len(target_phones) * frames_per_phone <= budget:
-            pieces = [request.text]
-        else:
-            pieces = chunk_text(request.text, rule_cost, budget)
+        pieces = split_text(request.text, lambda piece: self.phones(piece, request.language), len(prompt.semantic),
+                            len(prompt.phones))
         phones = [target_phones] if len(pieces) == 1 else [self.phones(piece, request.language) for piece in pieces]
         seed = request.seed if request.seed is not None else secrets.randbelow(2**31)
         timings = {"prompt": prompt.read_seconds, "features": prompt.tokenize_seconds}
@@ -309,6 +300,7 @@ class Synthesizer:
             self.mode.set_lengths(item, self.duration)
             for frames, phones in zip(item.frames, item.piece_phones):
                 resolve_frames(frames, len(phones))  # a piece too short for its phones: a clear error
+                check_piece_frames(frames)  # or too long: checked before any generation
         return item
 
     def _prompt(self, request: CloneRequest) -> PreparedPrompt:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from .config import load_config
 from .errors import ConfigError
+from .limits import check_preset_values
 
 if TYPE_CHECKING:
     from .sampling import SamplerSettings
@@ -27,8 +28,7 @@ class InferencePreset:
     top_k_ratio: float = 0.98
 
     def __post_init__(self):
-        if self.t2s_steps < 1 or not self.s2a_steps or min(self.s2a_steps) < 1:
-            raise ConfigError("preset: every step count must be at least 1")
+        check_preset_values(self)  # steps and ranges bounded (maskvox.limits)
 
     def sampler(self, stage: str, mode: str) -> SamplerSettings:
         from .sampling import SamplerSettings  # (torch comes with it)

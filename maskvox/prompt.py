@@ -17,13 +17,12 @@ from typing import Callable
 
 import numpy as np
 
-from .audio import ACOUSTIC_RATE, SEMANTIC_RATE, check_audio, load_audio_rates, resample
+from .audio import ACOUSTIC_RATE, SEMANTIC_RATE, audio_seconds, check_audio, load_audio_rates, resample
 from .errors import AudioError
+from .limits import MAX_PROMPT_SECONDS, MIN_PROMPT_SECONDS, check_recording_seconds
 from .text.sentences import split_sentences
 
-MIN_PROMPT_SECONDS = 1.0
-CUT_PROMPT_SECONDS = 15.0  # longer prompts are cut at a pause
-MAX_PROMPT_SECONDS = 60.0  # longer ones are refused: pick a short clip instead
+CUT_PROMPT_SECONDS = 15.0  # longer prompts are cut at a pause (up to MAX_PROMPT_SECONDS: maskvox.limits)
 KEEP_AT_LEAST_SECONDS = 3.0  # a cut never leaves less than this
 
 TARGET_SPEECH_DBFS = -23.0  # RMS level of the speech frames after normalisation
@@ -74,6 +73,9 @@ def load_prompt(
 
 def _read_both_rates(source, name: str) -> tuple[np.ndarray, np.ndarray]:
     if isinstance(source, (str, Path)):
+        # The length from the header first: an hour-long file is refused before it is read.
+        check_recording_seconds(audio_seconds(source), name, MAX_PROMPT_SECONDS,
+                                f"give a clip of 3-{CUT_PROMPT_SECONDS:g} s")
         wav_16k, wav_24k = load_audio_rates(source, (SEMANTIC_RATE, ACOUSTIC_RATE))
         return wav_16k, wav_24k
     wav, rate = source

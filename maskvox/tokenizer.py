@@ -14,17 +14,18 @@ can be found, the semantic path too. Tokens are saved in `.npz` code files:
 from __future__ import annotations
 
 import re
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from .audio import ACOUSTIC_RATE, SEMANTIC_RATE, check_audio, load_audio, resample
-from .checkpoint import has_module, load_model_config
+from .audio import ACOUSTIC_RATE, SEMANTIC_RATE, audio_seconds, check_audio, load_audio, resample
+from .checkpoint import has_module, load_model_config, read_npz
 from .errors import ModelNotAvailableError, UserError
 from .fileio import atomic_path
+from .limits import (FRAME_RATE_HZ, MAX_CODE_FRAMES, MAX_QUANTIZERS, MAX_RECORDING_SECONDS, MAX_SAMPLE_RATE,
+                     MIN_CODEC_SECONDS, check_recording_seconds)
 
 CODE_FILE_VERSION = 1
 
@@ -56,27 +57,55 @@ class SpeechTokens:
 
     @classmethod
     def load(cls, path: str | Path) -> "SpeechTokens":
+        """A code file, its sizes checked (maskvox.limits) before its arrays are read."""
         path = Path(path)
         if not path.is_file():
             raise UserError(f"code file {path} does not exist")
-        try:
-            with np.load(path, allow_pickle=False) as data:
-                arrays = {key: data[key] for key in data.files}
-        except (OSError, ValueError, zipfile.BadZipFile, EOFError):
-            raise UserError(f"{path} is not a maskvox code file (.npz written by `maskvox codec encode`)") from None
+        arrays = read_npz(path, "maskvox code file", MAX_CODE_FRAMES * MAX_QUANTIZERS)
         for key in ("acoustic_codes", "num_samples"):
             if key not in arrays:
                 raise UserError(f"{path} is not a maskvox code file: no '{key}' array")
         codes = arrays["acoustic_codes"]
         if codes.ndim != 2 or not np.issubdtype(codes.dtype, np.integer):
             raise UserError(f"{path}: acoustic_codes must be a (frames, quantizers) integer array, got {codes.dtype}{list(codes.shape)}")
+        if not 1 <= codes.shape[0] <= MAX_CODE_FRAMES or not 1 <= codes.shape[1] <= MAX_QUANTIZERS:
+            raise UserError(f"{path}: {codes.shape[0]} frames of {codes.shape[1]} quantizers; a code file holds 1 to "
+                            f"{MAX_CODE_FRAMES:,} frames ({MAX_RECORDING_SECONDS:g} s) of 1 to {MAX_QUANTIZERS}")
+        scalars = {name: _scalar(arrays, name, default, path) for name, default in
+                   (("num_samples", None), ("sample_rate", ACOUSTIC_RATE), ("frame_rate_hz", FRAME_RATE_HZ))}
+        rate, frame_rate = scalars["sample_rate"], scalars["frame_rate_hz"]
+        if not 1 <= rate <= MAX_SAMPLE_RATE or not 1 <= frame_rate <= rate:
+            raise UserError(f"{path}: sample rate {rate} Hz and frame rate {frame_rate} Hz are not a code file's "
+                            f"(1 to {MAX_SAMPLE_RATE:,} Hz, frames no faster than samples)")
+        if not 1 <= scalars["num_samples"] <= (codes.shape[0] + 1) * rate // frame_rate:
+            raise UserError(f"{path}: num_samples {scalars['num_samples']} does not fit {codes.shape[0]} frames")
+        semantic = arrays.get("semantic_codes")
+        if semantic is not None and (semantic.ndim != 1 or not np.issubdtype(semantic.dtype, np.integer)):
+            raise UserError(f"{path}: semantic_codes must be a (frames,) integer array")
         return cls(
             acoustic_codes=codes.astype(np.int64),
-            num_samples=int(arrays["num_samples"]),
-            semantic_codes=arrays["semantic_codes"].astype(np.int64) if "semantic_codes" in arrays else None,
-            sample_rate=int(arrays.get("sample_rate", ACOUSTIC_RATE)),
-            frame_rate_hz=int(arrays.get("frame_rate_hz", 50)),
+            num_samples=scalars["num_samples"],
+            semantic_codes=semantic.astype(np.int64) if semantic is not None else None,
+            sample_rate=rate,
+            frame_rate_hz=frame_rate,
         )
+
+
+def _scalar(arrays: dict[str, np.ndarray], name: str, default: int | None, path: Path) -> int:
+    """One whole number of a code file."""
+    value = arrays.get(name)
+    if value is None:
+        return default
+    if value.size != 1 or not np.issubdtype(value.dtype, np.integer):
+        raise UserError(f"{path}: '{name}' must be one whole number")
+    return int(value.reshape(-1)[0])
+
+
+def read_codec_input(path: str | Path) -> np.ndarray:
+    """A recording for the codecs, (samples,) at 24 kHz: its length checked from its header
+    before it is read, then its samples (maskvox.limits)."""
+    check_recording_seconds(audio_seconds(path), str(path))
+    return check_audio(load_audio(path, ACOUSTIC_RATE), ACOUSTIC_RATE, str(path), min_seconds=MIN_CODEC_SECONDS)
 
 
 DEVICE_FORM = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
@@ -131,8 +160,7 @@ class SpeechTokenizer:
         return cls(acoustic, load_semantic_codec(location, cfg, device), features)
 
     def encode_file(self, path: str | Path) -> SpeechTokens:
-        wav = check_audio(load_audio(path, ACOUSTIC_RATE), ACOUSTIC_RATE, str(path))
-        return self.encode(wav)
+        return self.encode(read_codec_input(path))
 
     @torch.no_grad()
     def encode(self, wav_24k: np.ndarray) -> SpeechTokens:

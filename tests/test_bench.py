@@ -66,3 +66,14 @@ def test_gemm_floor_counts_the_products_of_the_t2s_layers():
                 run_pass()
             products = counter.get_flop_counts()["Global"][torch.ops.aten.mm]
             assert products == linear_flops(tokens, sizes.hidden_size, sizes.num_layers)
+
+
+def test_batch_records_benchmark_times_each_size(tmp_path, capsys):
+    from recipes.bench.batch_records import main as records_bench
+
+    out = tmp_path / "records.json"
+    assert records_bench(["--items", "5", "3", "--dir", str(tmp_path), "--out", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert [job["items"] for job in report["jobs"]] == [3, 5]
+    assert all(job["per_record_ms"] > 0 and job["file_bytes"] > 0 for job in report["jobs"])
+    assert report["ratio_largest_to_smallest"] > 0 and json.loads(capsys.readouterr().out) == report

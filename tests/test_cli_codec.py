@@ -95,7 +95,7 @@ def test_bad_code_files_and_outputs(tiny_acoustic_model, tmp_path, capsys):
     bad = tmp_path / "bad.npz"
     bad.write_text("not a zip")
     assert main(["codec", "decode", str(bad), str(tmp_path / "o.wav"), "--model", str(tiny_acoustic_model)]) == 2
-    assert "is not a maskvox code file" in capsys.readouterr().err
+    assert "is not a readable maskvox code file" in capsys.readouterr().err
     np.savez(tmp_path / "range.npz", acoustic_codes=np.full((5, 12), 5000), num_samples=np.int64(2400))
     assert main(["codec", "decode", str(tmp_path / "range.npz"), str(tmp_path / "o.wav"), "--model", str(tiny_acoustic_model)]) == 2
     assert "code ids must lie in 0..1023" in capsys.readouterr().err

@@ -10,6 +10,7 @@ import pytest
 import soundfile as sf
 
 from factories import EXAMPLE_PROMPT, EXAMPLE_PROMPT_TEXT, speechlike, write_wav
+from maskvox import pieces as pieces_module
 from maskvox import pipeline as pipeline_module
 from maskvox.audio import ACOUSTIC_RATE, SEMANTIC_RATE
 from maskvox.batch import read_items, run_clone_batch
@@ -87,7 +88,7 @@ def test_no_seed_draws_one_and_reports_it(synthesizer):
 
 @pytest.mark.slow
 def test_long_text_is_split_into_pieces_and_joined_to_the_requested_length(synthesizer, monkeypatch):
-    monkeypatch.setattr(pipeline_module, "MAX_TOTAL_SECONDS", 9.0)  # 6.3 s prompt: pieces under 2.7 s
+    monkeypatch.setattr(pieces_module, "MAX_TOTAL_SECONDS", 9.0)  # 6.3 s prompt: pieces under 2.7 s
     text = "The first sentence is here. The second one follows it. And a third one ends the text."
     result = synthesizer.clone(EXAMPLE_PROMPT, PROMPT_TEXT, text, duration=4.0, seed=5)
     assert len(result.pieces) >= 2
@@ -200,7 +201,7 @@ def test_batch_job_writes_each_item_reports_bad_lines_and_resumes(tiny_full_mode
     err = capsys.readouterr().err
     assert "items.jsonl: line 2: not valid JSON" in err and "line 4 (three): nothing to pronounce" in err
     records = [json.loads(line) for line in (out_dir / "results.jsonl").read_text().splitlines()]
-    assert [r["id"] for r in records] == ["one", "line2", "two", "three", "four"]
+    assert [r["id"] for r in records] == ["one", "line/2", "two", "three", "four"]
     assert [r["status"] for r in records] == ["ok", "failed", "ok", "failed", "ok"]
     assert sorted(p.name for p in out_dir.glob("*.wav")) == ["four.wav", "one.wav", "two.wav"]
     assert sf.info(out_dir / "two.wav").frames == int(1.2 * ACOUSTIC_RATE)

@@ -103,7 +103,8 @@ BAD_LINES = {
     "prompt missing": (cue_record("x", prompt="carol.wav", prompt_text="Hi."), "x", "carol.wav does not exist"),
     "prompt without text": (cue_record("x", prompt="alice.wav"), "x", "go together"),
     "text without prompt": (cue_record("x", prompt_text="Hi."), "x", "go together"),
-    "duplicate id": (cue_record("a"), "a", "id 'a' is already used on line 1"),
+    # The second 'a' gets no id: its record (maskvox.jobs.line_id) must not overwrite line 1's.
+    "duplicate id": (cue_record("a"), None, "id 'a' is already used on line 1"),
 }
 
 

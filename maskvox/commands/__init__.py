@@ -23,8 +23,16 @@ OUT_OF_MEMORY_ADVICE = {
 }
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse's parser, but an argument error is one line (and where to read more), not the
+    whole usage block; every subcommand's parser is one too (add_subparsers takes this class)."""
+
+    def error(self, message: str):
+        self.exit(2, f"maskvox: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="maskvox", description="Masked generative zero-shot text-to-speech.")
+    parser = Parser(prog="maskvox", description="Masked generative zero-shot text-to-speech.")
     parser.add_argument("--version", action="version", version=f"maskvox {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for command in (codec, g2p, duration, clone, edit, dub):
@@ -46,6 +54,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("maskvox: interrupted", file=sys.stderr)
         return 130
+    except OSError as err:  # the file system said no where no UserError was made of it
+        where = f" {err.filename}" if err.filename else ""
+        print(f"maskvox: error: {err.strerror or err}{where}", file=sys.stderr)
+        return 1
     except Exception as err:
         kind = memory_kind(err)
         if kind is None:

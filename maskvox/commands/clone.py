@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from pathlib import Path
 
 from ..errors import UserError
 from ..fileio import check_output_path
@@ -82,10 +81,12 @@ def _sampling(args: argparse.Namespace) -> str:
 
 
 def _read_text_file(path: str) -> str:
-    try:
-        return Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as err:
-        raise UserError(f"cannot read the text file {path}: {getattr(err, 'strerror', None) or err}") from None
+    from ..fileio import read_list_text
+    from ..limits import check_text_length
+
+    text = read_list_text(path, "text file")  # its size bounded before it is read
+    check_text_length(text, "text file")
+    return text
 
 
 def _clone_batch(args: argparse.Namespace) -> None:

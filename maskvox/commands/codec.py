@@ -52,8 +52,11 @@ def _tokenizer(args: argparse.Namespace, semantic: str) -> SpeechTokenizer:
 
 
 def encode_file(args: argparse.Namespace) -> None:
-    out = check_output_path(args.out, (".npz",))
-    tokens = _tokenizer(args, args.semantic).encode_file(args.audio)
+    from ..tokenizer import read_codec_input
+
+    out = check_output_path(args.out, (".npz",), {"input audio": args.audio})
+    wav = read_codec_input(args.audio)  # checked before the models load
+    tokens = _tokenizer(args, args.semantic).encode(wav)
     tokens.save(out)
     semantic = "with" if tokens.semantic_codes is not None else "without"
     say(args, f"wrote {out}: {tokens.acoustic_codes.shape[0]} frames ({tokens.seconds:.2f} s), "
@@ -74,10 +77,13 @@ def decode_file(args: argparse.Namespace) -> None:
 def roundtrip_file(args: argparse.Namespace) -> None:
     from ..audio import write_audio
 
+    from ..tokenizer import read_codec_input
+
     out = check_output_path(args.out, (".wav", ".flac"), {"input audio": args.audio})
+    wav = read_codec_input(args.audio)  # checked before the models load
     tokenizer = _tokenizer(args, "no")
     start = time.perf_counter()  # the codecs' time, not the model load's
-    tokens = tokenizer.encode_file(args.audio)
+    tokens = tokenizer.encode(wav)
     wav = tokenizer.decode(tokens)
     write_audio(out, wav, tokens.sample_rate)
     elapsed = time.perf_counter() - start

@@ -80,9 +80,14 @@ def load_synthesizer(args: argparse.Namespace, sampling: str, reader=None) -> Sy
 
 
 def check_out_dir(path: str) -> Path:
+    """A job's output folder: a folder (or one that can be made) that can be written, checked
+    before any work."""
+    from ..fileio import check_writable_folder
+
     out_dir = Path(path)
     if out_dir.exists() and not out_dir.is_dir():
         raise UserError(f"--out-dir {out_dir} is a file")
+    check_writable_folder(out_dir, f"--out-dir {out_dir}")
     return out_dir
 
 

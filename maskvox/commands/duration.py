@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 
 from .common import add_model_arguments, warnings_on_stderr
@@ -24,22 +25,27 @@ def add_command(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    from ..audio import SEMANTIC_RATE, check_audio, load_audio
+    from ..audio import SEMANTIC_RATE
     from ..checkpoint import default_model_location
-    from ..duration.control import FRAME_RATE_HZ, LengthRequest
+    from ..duration.control import FRAME_RATE_HZ
     from ..duration.predictor import DurationPredictor, LengthQuery
-    from ..text import TextFrontEnd
+    from ..pieces import CROSSFADE_FRAMES, split_text
+    from ..request import CloneRequest, RequestReader
     from ..tokenizer import pick_device
 
-    request = LengthRequest(seconds=args.duration, speed=args.speed)  # checked before the slow steps
-    prompt = check_audio(load_audio(args.prompt, SEMANTIC_RATE), SEMANTIC_RATE, f"prompt {args.prompt}", min_seconds=1.0)
-    frontend = TextFrontEnd()
+    request = CloneRequest(args.prompt, args.prompt_text, args.text, args.lang, args.prompt_lang, args.duration,
+                           args.speed)
+    reader = RequestReader(process_prompt=False)  # the prompt as recorded (uncut), each text read once
     with warnings_on_stderr(args.quiet):
-        prompt_ids = frontend(args.prompt_text, args.prompt_lang or args.lang).ids
-        target_ids = frontend(args.text, args.lang).ids
+        prompt = reader.check(request)  # the controls, both texts and the prompt, before the model loads
+        prompt_ids = reader.phones(args.prompt_text, request.language_of_prompt)
+        prompt_frames = prompt.wav_16k.size / SEMANTIC_RATE * FRAME_RATE_HZ
+        # A long text in the pieces a clone says it in (each under the models' 30 s), not in one go.
+        phones = functools.partial(reader.phones, language=args.lang)
+        queries = [LengthQuery(prompt_ids, prompt_frames, phones(piece), args.lang)
+                   for piece in split_text(args.text, phones, prompt_frames, len(prompt_ids))]
     predictor = DurationPredictor.from_pretrained(args.model or default_model_location(), pick_device(args.device))
-    query = LengthQuery(prompt_ids, prompt.size / SEMANTIC_RATE * FRAME_RATE_HZ, target_ids, args.lang)
-    [estimate] = predictor.estimate([query], request)
+    estimate = predictor.estimate_joined(queries, request.length_request(), overlap_frames=CROSSFADE_FRAMES)
     if args.json:
         print(json.dumps(estimate.as_dict()))
     else:

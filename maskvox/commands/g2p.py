@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import UserError
@@ -77,25 +76,22 @@ def _g2p_jsonl(frontend: TextFrontEnd, args: argparse.Namespace) -> tuple[list[s
     """One output line per input line; a bad line gets an 'error' record and the rest go on."""
     from tqdm import tqdm
 
+    from ..fileio import decode_list_text, read_list_text
+    from ..jobs import json_object_line
     from ..text import check_language
 
     if args.jsonl == "-":
-        lines = sys.stdin.read().splitlines()
+        text = decode_list_text(sys.stdin.buffer.read(), "standard input")
     else:
-        try:
-            lines = Path(args.jsonl).read_text(encoding="utf-8").splitlines()
-        except (OSError, UnicodeDecodeError) as error:
-            raise UserError(f"cannot read {args.jsonl}: {error}") from None
+        text = read_list_text(args.jsonl, "JSON-lines file")
+    lines = text.split("\n")  # not splitlines: U+2028 and the like may sit inside a JSON string
     out, failures = [], 0
     for number, line in enumerate(tqdm(lines, desc="g2p", disable=args.quiet, file=sys.stderr), start=1):
         if not line.strip():
             continue
         try:
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise UserError(f"not valid JSON ({error.msg})") from None
-            if not isinstance(record, dict) or not isinstance(record.get("text"), str):
+            record = json_object_line(line)
+            if not isinstance(record.get("text"), str):
                 raise UserError("expected a JSON object with a 'text' string")
             lang = check_language(record.get("lang") or args.lang or "")
             out.append(json.dumps(frontend(record["text"], lang).as_dict(), ensure_ascii=False))

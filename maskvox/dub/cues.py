@@ -36,9 +36,10 @@ from pathlib import Path
 from typing import Iterable
 
 from ..audio import audio_seconds
-from ..jobs import SAFE_ID, json_object_line  # SAFE_ID: ids name output files, as clone items do
 from ..errors import AudioError, UserError
-from ..fileio import resolve_relative, write_text
+from ..fileio import read_list_text, resolve_relative, write_text
+from ..jobs import IdClaims, check_item_id, json_object_line  # ids name output files, as clone items do
+from ..limits import MIN_CUE_SECONDS
 from ..text import check_language
 
 MANIFEST_FIELDS = (
@@ -114,22 +115,19 @@ def read_manifest(
         "source_language": _checked_default(default_source_language),
         "target_language": _checked_default(default_target_language),
     }
-    numbered = [(number, line) for number, line in enumerate(_read_text(path, "manifest").split("\n"), start=1)
+    numbered = [(number, line) for number, line in enumerate(read_list_text(path, "manifest").split("\n"), start=1)
                 if line.strip()]
     if not numbered:
         raise UserError(f"the manifest {path} has no cues")
     lengths = _AudioLengths()
-    cues, errors, first_line_of = [], [], {}
+    cues, errors, claims = [], [], IdClaims()
     for number, line in numbered:
-        cue_id = None
+        cue_id = None  # set once this line has claimed its id (a line without one: maskvox.jobs.line_id)
         try:
             record = json_object_line(line, MANIFEST_FIELDS)
-            cue_id = _record_id(record)
             # Ids are claimed even by lines that fail later: fixing such a line must not
             # turn up a duplicate on the next run.
-            if cue_id in first_line_of:
-                raise UserError(f"id '{cue_id}' is already used on line {first_line_of[cue_id]}")
-            first_line_of[cue_id] = number
+            cue_id = claims.claim(check_item_id(record.get("id")), number)
             cues.append(_cue_from_record(record, cue_id, number, path.parent, defaults, lengths))
         except UserError as err:
             errors.append(CueError(number, cue_id, str(err)))
@@ -139,13 +137,6 @@ def read_manifest(
 def _checked_default(language: str | None) -> str | None:
     # A bad default would fail every line; say so once.
     return None if language is None else check_language(language)
-
-
-def _record_id(record: dict) -> str:
-    cue_id = _required_text(record, "id")
-    if not SAFE_ID.match(cue_id):
-        raise UserError(f"id '{cue_id}' must be letters, digits, '.', '_' or '-' (it names output files)")
-    return cue_id
 
 
 def _cue_from_record(record: dict, cue_id: str, number: int, folder: Path, defaults: dict[str, str | None],
@@ -208,6 +199,9 @@ def _check_slot(start: float, end: float, audio: Path, audio_seconds: float) -> 
         raise UserError(f"start {start:.3f} s is negative")
     if end <= start:
         raise UserError(f"end {end:.3f} s is not after start {start:.3f} s")
+    if end - start < MIN_CUE_SECONDS:
+        raise UserError(f"the cue is {end - start:.4f} s long, shorter than the {MIN_CUE_SECONDS * 1000:g} ms "
+                        "it takes to say anything")
     if end > audio_seconds + AUDIO_END_TOLERANCE:
         raise UserError(f"the cue ends at {end:.3f} s but {audio} is only {audio_seconds:.3f} s long")
 
@@ -233,19 +227,6 @@ class _AudioLengths:
         if isinstance(known, str):
             raise AudioError(known)
         return known
-
-
-def _read_text(path: Path, what: str) -> str:
-    """A UTF-8 text file (a byte-order mark is dropped) with its line ends made '\\n'."""
-    try:
-        text = path.read_bytes().decode("utf-8-sig")
-    except OSError as err:
-        raise UserError(f"cannot read the {what} {path}: {err.strerror or err}") from None
-    except UnicodeDecodeError as err:
-        raise UserError(f"the {what} {path} is not UTF-8 text (byte {err.start}): save it as UTF-8") from None
-    # Not str.splitlines: it also breaks at form feeds and Unicode separators, and the line
-    # numbers in messages would no longer match the user's editor.
-    return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
 # --- SRT -------------------------------------------------------------------------------------
@@ -373,8 +354,8 @@ def read_srt_pair(
     if not speaker.strip():
         raise UserError("the speaker name is empty")
     audio_seconds = _AudioLengths().seconds(audio)
-    sources = _parse_blocks(_read_text(source_srt, "source SRT"))
-    targets = _parse_blocks(_read_text(target_srt, "target SRT"))
+    sources = _parse_blocks(read_list_text(source_srt, "source SRT"))
+    targets = _parse_blocks(read_list_text(target_srt, "target SRT"))
     _check_counts(source_srt, sources, target_srt, targets)
     speaker_map = speaker_map or {}
     _check_speaker_map(speaker_map, len(sources))
@@ -423,7 +404,7 @@ def _check_speaker_map(speaker_map: dict[int, str], count: int) -> None:
 def read_speaker_map(path: str | Path) -> dict[int, str]:
     """Cue position (from 1) -> speaker name, from a JSON object or 'number<TAB>name' lines."""
     path = Path(path)
-    text = _read_text(path, "speaker map")
+    text = read_list_text(path, "speaker map")
     if text.lstrip().startswith("{"):
         return _speaker_map_from_json(text, path)
     return _speaker_map_from_lines(text, path)
@@ -434,6 +415,8 @@ def _speaker_map_from_json(text: str, path: Path) -> dict[int, str]:
         record = json.loads(text)
     except json.JSONDecodeError as err:
         raise UserError(f"the speaker map {path} is not valid JSON (line {err.lineno}: {err.msg})") from None
+    except RecursionError:
+        raise UserError(f"the speaker map {path} is not valid JSON (nested too deeply)") from None
     if not isinstance(record, dict):
         raise UserError(f"the speaker map {path} must be a JSON object such as {{\"1\": \"alice\"}}")
     return {_cue_position(key, f"the speaker map {path}"): _speaker_name(name, f"the speaker map {path}, cue {key}")

@@ -27,7 +27,7 @@ from typing import Callable
 
 from ..audio import ACOUSTIC_RATE, write_audio
 from ..fileio import remove_stale_temporaries, write_json
-from ..jobs import JobRecords
+from ..jobs import JobRecords, line_id
 from .config import DubConfig
 from .cues import Cue, CueError
 from .engine import Engine, make_engine
@@ -111,7 +111,7 @@ def _open_report(out_dir: Path, cues: list[Cue]) -> JobRecords:
 
 
 def _error_id(error: CueError) -> str:
-    return error.id or f"line{error.line}"
+    return error.id or line_id(error.line)
 
 
 def _record(cue: Cue, task: CueTask, output: CueOutput, identity: dict, out_dir: Path) -> dict:

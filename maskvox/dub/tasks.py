@@ -20,7 +20,7 @@ import numpy as np
 
 from ..audio import ACOUSTIC_RATE, read_audio, to_mono
 from ..jobs import fingerprint
-from ..prompt import MIN_PROMPT_SECONDS
+from ..limits import MIN_PROMPT_SECONDS
 from ..request import CloneRequest
 from .cues import Cue
 

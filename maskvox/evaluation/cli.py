@@ -27,7 +27,8 @@ def add_eval_command(subparsers) -> argparse.ArgumentParser:
     source.add_argument("--list", metavar="META_LST",
                         help="Seed-TTS-eval list, lines utt|prompt_text|prompt_wav|target_text[|target_wav]; "
                              "paths relative to its folder; a line that does not fit stops the run (file:line)")
-    source.add_argument("--results", metavar="JSONL", help="results file of `maskvox clone --batch`")
+    source.add_argument("--results", metavar="JSONL",
+                        help="results file of `maskvox clone --batch` or `maskvox edit --tsv`")
     parser.add_argument("--wav-dir", metavar="DIR", help="with --list: the generated speech, DIR/<utt>.wav")
     parser.add_argument("--ground-truth", action="store_true",
                         help="with --list: score the real recordings of the 5th field instead of generated speech "
@@ -44,7 +45,8 @@ def add_eval_command(subparsers) -> argparse.ArgumentParser:
                         help=f"speaker model for SIM: {', '.join(SPEAKER_NAMES)} (default {SPEAKER_NAMES[0]}, "
                              "offline)")
     parser.add_argument("--speaker-checkpoint", metavar="FILE", help="weights file for the speaker model")
-    parser.add_argument("--language", default="en", help="language of the --list items (default: en)")
+    parser.add_argument("--language", default="en",
+                        help="language of the --list items, and of --results records that name none (default: en)")
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default)")
     parser.add_argument("--quiet", action="store_true", help="print nothing but errors")
     parser.set_defaults(handler=run_eval)
@@ -58,7 +60,7 @@ def _read_items(args):
     if args.results:
         if args.wav_dir or args.ground_truth:
             raise UserError("--wav-dir and --ground-truth go with --list, not --results")
-        return read_results(args.results)
+        return read_results(args.results, args.language)
     if bool(args.wav_dir) == args.ground_truth:
         raise UserError("with --list, give --wav-dir DIR (generated speech) or --ground-truth (the recordings)")
     if args.wav_dir and not Path(args.wav_dir).is_dir():

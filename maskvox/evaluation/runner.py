@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import AudioError, UserError
-from ..fileio import resolve_relative
+from ..fileio import check_writable_folder, read_list_text, resolve_relative
+from ..jobs import json_object_line
 from .errors import EvalInputError
 from .wer import CorpusWer, WordErrors, normalize_for_wer, word_errors
 
@@ -140,14 +141,15 @@ class EvalSummary:
 
 # --- reading the inputs -------------------------------------------------------------------------
 
-def _numbered_lines(path: Path) -> list[tuple[int, str]]:
+def _numbered_lines(path: Path, what: str) -> list[tuple[int, str]]:
+    """The non-blank lines of a list file, split at '\\n' only (maskvox.fileio.read_list_text)."""
     if not path.is_file():
         raise EvalInputError(f"{path} does not exist" if not path.exists() else f"{path} is not a file")
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        raise EvalInputError(f"cannot read {path}: {error}") from None
-    lines = [(number, line) for number, line in enumerate(text.splitlines(), start=1) if line.strip()]
+        text = read_list_text(path, what)
+    except UserError as error:
+        raise EvalInputError(str(error)) from None
+    lines = [(number, line) for number, line in enumerate(text.split("\n"), start=1) if line.strip()]
     if not lines:
         raise EvalInputError(f"{path} holds no items")
     return lines
@@ -181,7 +183,7 @@ def read_meta_list(list_path: str | Path, wav_dir: str | Path | None, language: 
     list_path = Path(list_path)
     folder = list_path.parent
     items, seen = [], set()
-    for number, line in _numbered_lines(list_path):
+    for number, line in _numbered_lines(list_path, "list"):
         where = f"{list_path}:{number}"
         fields = line.split("|")
         if len(fields) not in (4, 5):
@@ -215,46 +217,55 @@ def read_meta_list(list_path: str | Path, wav_dir: str | Path | None, language: 
     return items
 
 
-def read_results(results_path: str | Path) -> list[EvalItem]:
-    """Items of the results JSONL of `maskvox clone --batch`; lines whose status is not "ok"
-    are failed items. Relative paths are relative to the file's folder."""
+def read_results(results_path: str | Path, language: str = "en") -> list[EvalItem]:
+    """Items of a results file of `maskvox clone --batch` or `maskvox edit --tsv`, read as maskvox
+    writes it (maskvox.jobs): one record per id, the latest line of an id winning (a job running or
+    stopped has appended a line per step), a last line cut short by a kill ignored. Records whose
+    status is not "ok" are failed items. An edit's output is scored against its new text in the
+    voice of the recording it edited; `language` is that of records that name none. Relative paths
+    are relative to the file's folder."""
     results_path = Path(results_path)
     folder = results_path.parent
-    items, seen = [], set()
-    for number, line in _numbered_lines(results_path):
+    lines = _numbered_lines(results_path, "results file")
+    cut_short = not results_path.read_bytes().endswith(b"\n")
+    records: dict[str, tuple[str, dict]] = {}
+    for index, (number, line) in enumerate(lines):
         where = f"{results_path}:{number}"
         try:
-            record = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise EvalInputError(f"{where}: not valid JSON ({error.msg})") from None
-        if not isinstance(record, dict) or not isinstance(record.get("id"), str) or not record["id"]:
+            record = json_object_line(line)
+        except UserError as error:
+            if cut_short and index == len(lines) - 1:
+                continue
+            raise EvalInputError(f"{where}: {error}") from None
+        if not isinstance(record.get("id"), str) or not record["id"]:
             raise EvalInputError(f"{where}: expected a JSON object with an 'id' string")
-        item_id = record["id"]
-        if item_id in seen:
-            raise EvalInputError(f"{where}: id {item_id!r} appears twice")
-        seen.add(item_id)
-        text, language = record.get("text"), record.get("language")
-        if record.get("status") != "ok":  # a line the batch could not read has no text or language
-            reason = record.get("error") or f"status {record.get('status')!r}"
-            items.append(EvalItem(item_id, None, None, str(text or ""), str(language or ""),
-                                  failure=f"generation failed: {reason}"))
-            continue
-        if not isinstance(text, str) or not isinstance(language, str) or not language:
-            raise EvalInputError(f"{where}: an 'ok' record needs 'text' and 'language' strings")
-        _check_scorable_text(text, language, where)
-        for key in ("wav", "prompt"):
-            if not isinstance(record.get(key), str) or not record[key]:
-                raise EvalInputError(f"{where}: an 'ok' record needs a '{key}' path")
-        wav, prompt = resolve_relative(record["wav"], folder), resolve_relative(record["prompt"], folder)
-        if not prompt.is_file():
-            raise EvalInputError(f"{where}: prompt recording {prompt} does not exist")
-        target_seconds = record.get("target_seconds")
-        if target_seconds is not None and not (isinstance(target_seconds, (int, float)) and target_seconds > 0):
-            raise EvalInputError(f"{where}: 'target_seconds' must be a positive number")
-        failure = None if wav.is_file() else f"no generated wav {wav}"
-        items.append(EvalItem(item_id, wav, prompt, text, language, record.get("prompt_text") or "",
-                              target_seconds, failure))
-    return items
+        records[record["id"]] = (where, record)
+    return [_result_item(item_id, record, where, folder, language) for item_id, (where, record) in records.items()]
+
+
+def _result_item(item_id: str, record: dict, where: str, folder: Path, default_language: str) -> EvalItem:
+    edit = "new_text" in record  # an edit's record: "out" is the output, "wav" the recording edited
+    text = record.get("new_text" if edit else "text")
+    language = record.get("language") or (default_language if edit else None)
+    if record.get("status") != "ok":  # a line the batch could not read has no text or language
+        reason = record.get("error") or f"status {record.get('status')!r}"
+        return EvalItem(item_id, None, None, str(text or ""), str(language or ""),
+                        failure=f"generation failed: {reason}")
+    if not isinstance(text, str) or not isinstance(language, str) or not language:
+        raise EvalInputError(f"{where}: an 'ok' record needs 'text' and 'language' strings")
+    _check_scorable_text(text, language, where)
+    paths = {"wav": "out", "prompt": "wav"} if edit else {"wav": "wav", "prompt": "prompt"}
+    for key in paths.values():
+        if not isinstance(record.get(key), str) or not record[key]:
+            raise EvalInputError(f"{where}: an 'ok' record needs a '{key}' path")
+    wav, prompt = (resolve_relative(record[paths[name]], folder) for name in ("wav", "prompt"))
+    if not prompt.is_file():
+        raise EvalInputError(f"{where}: prompt recording {prompt} does not exist")
+    target_seconds = record.get("target_seconds")
+    if target_seconds is not None and not (isinstance(target_seconds, (int, float)) and target_seconds > 0):
+        raise EvalInputError(f"{where}: 'target_seconds' must be a positive number")
+    failure = None if wav.is_file() else f"no generated wav {wav}"
+    return EvalItem(item_id, wav, prompt, text, language, record.get("prompt_text") or "", target_seconds, failure)
 
 
 # --- scoring ------------------------------------------------------------------------------------
@@ -279,8 +290,9 @@ class Scorer:
         asr_backend, speaker_backend = get_asr_backend(config.asr), get_speaker_backend(config.speaker)
         asr_backend.check_languages(languages)
         device = resolve_device(config.device)
-        self.transcriber = asr_backend.load(device)
+        # The speaker model first: it may read a user's checkpoint file, which can be wrong.
         self.speaker_encoder = speaker_backend.load(device, config.speaker_checkpoint)
+        self.transcriber = asr_backend.load(device)
         self._prompt_embeddings: dict[Path, np.ndarray] = {}
 
     def _prompt_embedding(self, prompt: Path) -> "np.ndarray":
@@ -344,13 +356,7 @@ def check_output_dir(out: str | os.PathLike) -> Path:
     for name in OUTPUT_FILES:
         if (out / name).is_dir():
             raise UserError(f"output {out / name} is a folder")
-    existing = out
-    while not existing.exists():
-        existing = existing.parent
-    if not existing.is_dir():
-        raise UserError(f"cannot create output folder {out}: {existing} is a file")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise UserError(f"cannot write to {existing}")
+    check_writable_folder(out, f"cannot create output folder {out}")
     return out
 
 

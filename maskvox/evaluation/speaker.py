@@ -16,12 +16,14 @@ suite holds embeddings computed by the real package (with librosa 0.11) to keep 
 from __future__ import annotations
 
 import importlib.util
+import pickle
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Protocol
 
 import numpy as np
 
+from ..errors import CheckpointError
 from .errors import ScorerUnavailableError, UnknownScorerError
 
 SPEAKER_SAMPLE_RATE = 16000
@@ -151,9 +153,15 @@ class ResemblyzerEncoder:
         self.device = device
         self.lstm = torch.nn.LSTM(MEL_CHANNELS, 256, 3, batch_first=True)
         self.linear = torch.nn.Linear(256, 256)
-        state = torch.load(weights_path, map_location="cpu", weights_only=True)["model_state"]
-        self.lstm.load_state_dict({k[len("lstm."):]: v for k, v in state.items() if k.startswith("lstm.")})
-        self.linear.load_state_dict({k[len("linear."):]: v for k, v in state.items() if k.startswith("linear.")})
+        try:  # weights_only: a pickle of anything but tensors is refused, never run
+            state = torch.load(weights_path, map_location="cpu", weights_only=True)["model_state"]
+            self.lstm.load_state_dict({k[len("lstm."):]: v for k, v in state.items() if k.startswith("lstm.")})
+            self.linear.load_state_dict({k[len("linear."):]: v for k, v in state.items() if k.startswith("linear.")})
+        except (pickle.UnpicklingError, RuntimeError, KeyError, TypeError, AttributeError, ValueError, EOFError,
+                OSError) as error:
+            reason = (str(error).strip().splitlines() or [type(error).__name__])[0][:120]
+            raise CheckpointError(f"speaker checkpoint {weights_path} is not Resemblyzer's weights file "
+                                  f"(a torch file with 'model_state'): {reason}") from None
         self.lstm.to(device).eval()
         self.linear.to(device).eval()
         self.mel_filters = slaney_mel_filters(SPEAKER_SAMPLE_RATE, MEL_WINDOW_SAMPLES, MEL_CHANNELS)

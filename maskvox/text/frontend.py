@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Callable, Mapping
 
 from maskvox.errors import NothingToPronounceError, TextError, UnsupportedLanguageError
+from maskvox.limits import check_text_length
 from maskvox.text.english import english_phones
 from maskvox.text.strings import shorten
 from maskvox.text.vocab import PUNCTUATION_PHONES, PhoneVocabulary
@@ -132,6 +133,7 @@ class TextFrontEnd:
         check_language(lang, self.languages)
         if not isinstance(text, str):
             raise TextError(f"text must be a string, not {type(text).__name__}")
+        check_text_length(text)  # before any tool reads it
         source = text
         text = remove_unusable_characters(self._respell(text))
         parts = _INLINE_PHONES.split(text)

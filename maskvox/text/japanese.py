@@ -114,6 +114,8 @@ _WORD_BREAK = "▁"
 # OpenJTalk copies the text into an 8192-byte buffer after widening ASCII to 3-byte full-width
 # characters; longer text overflows it and kills the process.
 _OPENJTALK_BUFFER_BYTES = 8192
+_SENTENCE_BREAK = re.compile(r"(?<=[。！？!?．])")
+_CLAUSE_BREAK = re.compile(r"(?<=[、，,；;：:])")
 
 
 class JapaneseG2P:
@@ -129,7 +131,20 @@ class JapaneseG2P:
         sentence = _clean(text)
         if not sentence:
             raise NothingToPronounceError("the Japanese text is empty")
-        _check_fits_openjtalk(sentence)
+        # OpenJTalk reads about 2,700 characters at a time: a longer text is read in runs of
+        # sentences, and a run with nothing to pronounce is left out unless every run is.
+        phones = []
+        for run in _fitting_runs(sentence):
+            try:
+                phones.append(self._read_run(run, text))
+            except NothingToPronounceError:
+                if run == sentence:
+                    raise
+        if not phones:
+            raise NothingToPronounceError(f"nothing to pronounce in the Japanese text {shorten(text)!r}")
+        return "|".join(phones)
+
+    def _read_run(self, sentence: str, text: str) -> str:
         openjtalk = self._get_openjtalk()
         words = self._words(openjtalk.run_frontend(sentence))
         phonemes = [_kana_to_phonemes(reading, surface) for reading, surface, _ in words]
@@ -251,14 +266,30 @@ def _clean(text: str) -> str:
     return re.sub(r"\s+", "", text.strip().strip("'"))
 
 
-def _check_fits_openjtalk(sentence: str) -> None:
+def _fits_openjtalk(sentence: str) -> bool:
     # Upper bound of OpenJTalk's widened copy: 3 bytes per ASCII char, as is for the rest.
-    widened_bytes = sum(max(3, len(char.encode("utf-8"))) for char in sentence)
-    if widened_bytes >= _OPENJTALK_BUFFER_BYTES:
-        raise TextError(
-            f"Japanese text of {len(sentence)} characters is too long for OpenJTalk "
-            f"(about {_OPENJTALK_BUFFER_BYTES // 3 - 1} at most); split it into sentences"
-        )
+    return sum(max(3, len(char.encode("utf-8"))) for char in sentence) < _OPENJTALK_BUFFER_BYTES
+
+
+def _fitting_runs(text: str) -> list[str]:
+    """`text` (cleaned: no whitespace) in runs that each fit OpenJTalk's buffer: whole sentences
+    grouped while they fit, a sentence too long cut at clause marks, a clause too long between
+    characters."""
+    if _fits_openjtalk(text):
+        return [text]
+    parts = [part for part in _SENTENCE_BREAK.split(text) if part]
+    if len(parts) < 2:
+        parts = [part for part in _CLAUSE_BREAK.split(text) if part]
+    if len(parts) < 2:
+        parts = list(text)
+    runs: list[str] = []
+    for part in parts:
+        for piece in _fitting_runs(part):
+            if runs and _fits_openjtalk(runs[-1] + piece):
+                runs[-1] += piece
+            else:
+                runs.append(piece)
+    return runs
 
 
 def _normalise_word(surface: str) -> str:
