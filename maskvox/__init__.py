@@ -16,6 +16,7 @@ _PUBLIC = {
     "CloneRequest": "maskvox.request",
     "EditRequest": "maskvox.edit",
     "edit_speech": "maskvox.edit",
+    "ConvertRequest": "maskvox.convert",
     "DubConfig": "maskvox.dub.config",
     "run_dub_job": "maskvox.dub.job",
     "SpeechTokenizer": "maskvox.tokenizer",

@@ -34,14 +34,21 @@ ITEM_FIELDS = {"id", "prompt", "prompt_text", "text", "language", "prompt_langua
 class BatchItem:
     line: int
     id: str
-    request: CloneRequest | None  # None: the line could not be read
+    request: CloneRequest | None  # None: the line could not be read (a ConvertRequest in convert batches)
     error: str | None = None
 
 
 def read_items(path: str | Path, default_language: str = "en", default_seed: int | None = None) -> list[BatchItem]:
-    """Every non-empty line as an item; a line that cannot be read becomes an item with an error,
-    under its own id when it has one no earlier line claimed, else under `line_id` (ids are
-    unique by construction: maskvox.jobs)."""
+    """The clone requests of an items file (`read_item_lines`)."""
+    folder = Path(path).parent
+    return read_item_lines(path, ITEM_FIELDS, lambda record: _request(record, folder, default_language, default_seed))
+
+
+def read_item_lines(path: str | Path, fields: set[str], make_request: Callable[[dict], object]) -> list[BatchItem]:
+    """Every non-empty line of a JSON-lines items file as an item, its request made by
+    `make_request(record)`; a line that cannot be read becomes an item with an error, under its
+    own id when it has one no earlier line claimed, else under `line_id` (ids are unique by
+    construction: maskvox.jobs)."""
     path = Path(path)
     lines = read_list_text(path, "items file").split("\n")
     items, claims = [], IdClaims()
@@ -50,9 +57,9 @@ def read_items(path: str | Path, default_language: str = "en", default_seed: int
             continue
         item_id = None
         try:
-            record = json_object_line(line, sorted(ITEM_FIELDS))
+            record = json_object_line(line, sorted(fields))
             item_id = claims.claim(check_item_id(record.get("id")), number)
-            items.append(BatchItem(number, item_id, _request(record, path.parent, default_language, default_seed)))
+            items.append(BatchItem(number, item_id, make_request(record)))
         except UserError as err:
             items.append(BatchItem(number, item_id or line_id(number), None, str(err)))
     if not items:
@@ -61,25 +68,35 @@ def read_items(path: str | Path, default_language: str = "en", default_seed: int
 
 
 def _request(record: dict, folder: Path, default_language: str, default_seed: int | None) -> CloneRequest:
-    for name in ("prompt", "prompt_text", "text"):
-        if not isinstance(record.get(name), str) or not record[name].strip():
-            raise UserError(f"'{name}' must be a non-empty string")
-    seed = record.get("seed", default_seed)
+    require_strings(record, ("prompt", "prompt_text", "text"))
     request = CloneRequest(
         prompt=resolve_relative(record["prompt"], folder),
         prompt_text=record["prompt_text"], text=record["text"],
-        language=_optional(record, "language", str) or default_language,
-        prompt_language=_optional(record, "prompt_language", str),
-        duration=_optional(record, "duration", (int, float)),
-        speed=_optional(record, "speed", (int, float)) or 1.0,
-        seed=secrets.randbelow(2**31) if seed is None else seed,
+        language=optional(record, "language", str) or default_language,
+        prompt_language=optional(record, "prompt_language", str),
+        duration=optional(record, "duration", (int, float)),
+        speed=optional(record, "speed", (int, float)) or 1.0,
+        seed=item_seed(record, default_seed),
     )
-    request.length_request()  # the length controls and the seed in bounds: a bad item fails before any model loads
-    check_seed(request.seed)
+    request.length_request()  # the length controls in bounds: a bad item fails before any model loads
     return request
 
 
-def _optional(record: dict, name: str, kinds):
+def require_strings(record: dict, names) -> None:
+    for name in names:
+        if not isinstance(record.get(name), str) or not record[name].strip():
+            raise UserError(f"'{name}' must be a non-empty string")
+
+
+def item_seed(record: dict, default_seed: int | None) -> int:
+    """The item's seed, else the job's, else a random one (recorded, so a rerun repeats it)."""
+    seed = record.get("seed", default_seed)
+    seed = secrets.randbelow(2**31) if seed is None else seed
+    check_seed(seed)
+    return seed
+
+
+def optional(record: dict, name: str, kinds):
     value = record.get(name)
     if value is not None and (isinstance(value, bool) or not isinstance(value, kinds)):
         raise UserError(f"'{name}' has the wrong type: {value!r}")
@@ -99,11 +116,7 @@ def run_clone_batch(
     from tqdm import tqdm
 
     with JobRecords(out_dir / RESULTS_FILE, "wav", [f"{item.id}.wav" for item in items]) as records:
-        for item in items:
-            if item.error:
-                report(f"line {item.line}: {item.error}")
-                records[item.id] = _failed(item, item.error)
-        todo = [item for item in items if item.request is not None and (force or not records.done(item.id))]
+        todo = pending_items(items, records, force, report, _failed)
         if todo:
             synthesizer = load_synthesizer()
             with tqdm(total=len(todo), desc="clone", unit="item", disable=not progress) as bar:
@@ -113,6 +126,17 @@ def run_clone_batch(
                     bar.update(len(group))
         records.save([item.id for item in items])  # the items file's order, then ids no longer listed
     return records.by_id
+
+
+def pending_items(items: list, records: JobRecords, force: bool, report: Callable[[str], None],
+                  failed: Callable[[object, str], dict]) -> list:
+    """A batch's unreadable lines recorded as `failed(item, error)` (and reported); the readable
+    items not done yet (all of them with `force`). Items: a line, an id, a request or an error."""
+    for item in items:
+        if item.error:
+            report(f"line {item.line}: {item.error}")
+            records[item.id] = failed(item, item.error)
+    return [item for item in items if item.request is not None and (force or not records.done(item.id))]
 
 
 def _run_group(synthesizer: Synthesizer, group: list[BatchItem], out_dir: Path, records: JobRecords,

@@ -255,8 +255,9 @@ class Recording:
     wav_24k: np.ndarray
 
 
-def read_recording(source, name: str = "the recording") -> Recording:
-    """A file, a (samples, rate) pair, or a Recording already read (returned as it is)."""
+def read_recording(source, name: str = "the recording", lift: str = "edit a shorter file") -> Recording:
+    """A file, a (samples, rate) pair, or a Recording already read (returned as it is); `lift`:
+    what to do about a file over the limit."""
     if isinstance(source, Recording):
         return source
     if isinstance(source, tuple):
@@ -265,7 +266,7 @@ def read_recording(source, name: str = "the recording") -> Recording:
         subtype = None
     else:
         name = str(source)
-        check_recording_seconds(audio_seconds(source), name, lift="edit a shorter file")  # before reading it
+        check_recording_seconds(audio_seconds(source), name, lift=lift)  # before reading it
         samples, rate = read_audio(source)
         subtype = sf.info(str(source)).subtype
     mono = check_audio(to_mono(samples), rate, name, min_seconds=0.5)

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Callable
 
 from .audio import write_audio
+from .batch import pending_items
 from .edit import EditRequest
 from .errors import UserError
 from .fileio import read_list_text, resolve_relative
@@ -84,11 +85,7 @@ def run_edit_batch(items: list[EditItem], out_dir: Path, load_synthesizer: Calla
     from tqdm import tqdm
 
     with JobRecords(out_dir / RESULTS_FILE, "out", [f"{item.id}.wav" for item in items]) as records:
-        for item in items:
-            if item.error:
-                report(f"line {item.line}: {item.error}")
-                records[item.id] = _record(item, "failed", error=item.error)
-        todo = [item for item in items if item.request is not None and (force or not records.done(item.id))]
+        todo = pending_items(items, records, force, report, lambda item, error: _record(item, "failed", error=error))
         synthesizer = load_synthesizer() if todo else None
         for item in tqdm(todo, desc="edit", unit="row", disable=not progress):
             records[item.id] = _edited(synthesizer, item, out_dir, report)

@@ -28,9 +28,11 @@ MAX_PIECE_SECONDS = 90.0
 # -- recordings -----------------------------------------------------------------------------------
 MIN_PROMPT_SECONDS = 1.0
 MAX_PROMPT_SECONDS = 60.0  # a longer prompt is refused (up to this, one over 15 s is cut at a pause)
-# What the codecs and speech editing take in one go (codec encode/roundtrip, edit recordings);
+# What the codecs, speech editing and voice conversion take in one go (codec encode/roundtrip, edit
+# recordings, convert sources);
 # also the longest code file decoded.
 MAX_RECORDING_SECONDS = 600.0
+MAX_PITCH_SHIFT_SEMITONES = 12.0  # convert --source-pitch-shift, either way (an octave)
 MIN_CODEC_SECONDS = 0.1  # the codecs' front-ends need a few frames
 MAX_CODE_FRAMES = int(MAX_RECORDING_SECONDS * FRAME_RATE_HZ)  # of a code file (.npz)
 MAX_QUANTIZERS = 64  # acoustic layers, in a code file or a model config

@@ -191,6 +191,16 @@ class Synthesizer:
 
         return edit_speech(self, EditRequest(audio, text, new_text, language, span, seed))
 
+    def convert(self, source, prompt, prompt_text: str = "", language: str = "en", seed: int | None = None,
+                source_pitch_shift: float = 0.0, batch_size: int = 8):
+        """Say what the recording `source` says, with its timing and prosody, in the voice of
+        `prompt` (each a file, or (samples, sample_rate)): zero-shot voice conversion
+        (maskvox.convert). Returns a ConvertResult: 24 kHz audio exactly as long as the source."""
+        from .convert import ConvertRequest, convert_speech
+
+        return convert_speech(self, ConvertRequest(source, prompt, prompt_text, language, seed, source_pitch_shift),
+                              batch_size)
+
     def clone_batch(self, requests: Sequence[CloneRequest], batch_size: int = 8,
                     return_errors: bool = False) -> list[CloneResult]:
         """Results in the order of `requests`; up to `batch_size` pieces per forward pass.
@@ -223,7 +233,7 @@ class Synthesizer:
     def prepare(self, request: CloneRequest) -> PreparedRequest:
         """Check a request and read its prompt (cached) and text; no generation. Raises UserError."""
         target_phones = self.reader.texts(request)
-        prompt = self._prompt(request)
+        prompt = self.prompt_tokens(request)
         pieces = split_text(request.text, lambda piece: self.phones(piece, request.language), len(prompt.semantic),
                             len(prompt.phones))
         phones = [target_phones] if len(pieces) == 1 else [self.phones(piece, request.language) for piece in pieces]
@@ -236,14 +246,19 @@ class Synthesizer:
         and acoustic ids (T', 12); T and T' can differ by a frame."""
         import torch
 
-        with self.models.stage(*SEMANTIC_MODELS), autocast(self.device, self.dtype):  # only prompts need them
-            features, _ = self.tokenizer.semantic_features([wav_16k])
-            features = features[0].float()
-            semantic = self.tokenizer.semantic_codec.quantize(features[None])[0][0]
+        features, semantic = self.semantic_tokens(wav_16k)
         with autocast(self.device, self.dtype):
             # Unpadded, as the reference encodes its prompt (padding changes the last frames).
             acoustic = self.tokenizer.acoustic_codec.encode(torch.from_numpy(wav_24k)[None].to(self.device), pad=False)[0]
-        return features, semantic.to(self.device), acoustic
+        return features, semantic, acoustic
+
+    def semantic_tokens(self, wav_16k: np.ndarray):
+        """A 16 kHz recording -> its semantic features (T, D) float32 and semantic ids (T,)."""
+        with self.models.stage(*SEMANTIC_MODELS), autocast(self.device, self.dtype):  # only recordings read need them
+            features, _ = self.tokenizer.semantic_features([wav_16k])
+            features = features[0].float()
+            semantic = self.tokenizer.semantic_codec.quantize(features[None])[0][0]
+        return features, semantic.to(self.device)
 
     def generate_tokens(self, phones: list[torch.Tensor], prompt_semantic: list[torch.Tensor],
                         prompt_acoustic: list[torch.Tensor], frames: list[int], generators=None,
@@ -259,6 +274,17 @@ class Synthesizer:
         with self.clock("t2s", spent), autocast(self.device, self.dtype), self.models.stage("t2s"):
             semantic = self.t2s.generate(phones, prompt_semantic, frames, preset.t2s_steps,
                                          preset.sampler("t2s", mode.name), generators, known, known_semantic)
+        codes = self.generate_acoustic(semantic, prompt_semantic, prompt_acoustic, generators, known, known_codes,
+                                       spent)
+        return semantic, codes
+
+    def generate_acoustic(self, semantic: list[torch.Tensor], prompt_semantic: list[torch.Tensor],
+                          prompt_acoustic: list[torch.Tensor], generators=None, known: torch.Tensor | None = None,
+                          known_codes: torch.Tensor | None = None, spent: dict[str, float] | None = None):
+        """S2A (layer 1, then the rest) for a batch: the acoustic ids (T_b, 12) of each item's target
+        semantic ids (T_b,), given its prompt's semantic (P_s,) and acoustic (P_a, 12) ids; `known`
+        and `known_codes` as in `generate_tokens`. T2S's output, or a recording's ids (voice conversion)."""
+        preset, mode = self.preset, self.mode
         semantic_in, acoustic_in = s2a_inputs(prompt_semantic, prompt_acoustic, semantic, trim=mode.trim_prompt)
         settings = preset.sampler("s2a", mode.name)
         first = None  # layer 1 comes from the 1-layer model, or the full model predicts every layer
@@ -269,7 +295,7 @@ class Synthesizer:
         with self.clock("s2a_rest", spent), autocast(self.device, self.dtype), self.models.stage("s2a_full"):
             codes = self.s2a_full.generate(semantic_in, acoustic_in, preset.s2a_steps, settings, given_codes=first,
                                            generators=generators, known=known, known_codes=known_codes)
-        return semantic, codes
+        return codes
 
     def decode(self, codes: torch.Tensor, spent: dict[str, float] | None = None) -> np.ndarray:
         """Acoustic ids (T, 12) -> 24 kHz samples (T x hop,) float32."""
@@ -303,8 +329,9 @@ class Synthesizer:
                 check_piece_frames(frames)  # or too long: checked before any generation
         return item
 
-    def _prompt(self, request: CloneRequest) -> PreparedPrompt:
-        """The prompt read and tokenized, or its cached copy (`reader.texts` checked its transcript)."""
+    def prompt_tokens(self, request: CloneRequest) -> PreparedPrompt:
+        """The prompt read and tokenized, or its cached copy (`reader.texts` checked its transcript;
+        a voice conversion's prompt may have none, and then no phones)."""
         language = request.language_of_prompt
         key = prompt_key(request.prompt, request.prompt_text, language)
         cached = self._prompts.get(key)
@@ -314,7 +341,8 @@ class Synthesizer:
         audio = self.reader.prompt_audio(request)
         read = time.perf_counter()
         _, semantic, acoustic = self.tokenize_audio(audio.wav_16k, audio.wav_24k)
-        prompt = PreparedPrompt(audio, self.phones(audio.text, language), semantic, acoustic, read - started,
+        phones = self.phones(audio.text, language) if audio.text.strip() else []
+        prompt = PreparedPrompt(audio, phones, semantic, acoustic, read - started,
                                 time.perf_counter() - read)
         self._prompts.keep(key, prompt)
         return prompt

@@ -130,7 +130,10 @@ def pauses(levels_db: np.ndarray) -> list[tuple[int, int]]:
 
 def cut_at_pause(prompt: PromptAudio, phone_count: Callable[[str], int], name: str) -> PromptAudio:
     """The longest prefix of at most CUT_PROMPT_SECONDS that ends at a pause matching a
-    sentence end of the transcript."""
+    sentence end of the transcript; with no transcript (voice conversion needs none), at the
+    latest pause."""
+    if not prompt.text.strip():
+        return _cut_at_latest_pause(prompt, name)
     sentences = split_sentences(prompt.text)
     counts = np.cumsum([phone_count(sentence) for sentence in sentences])
     phone_share = counts / counts[-1]
@@ -152,8 +155,20 @@ def cut_at_pause(prompt: PromptAudio, phone_count: Callable[[str], int], name: s
             f"of its transcript: give a clip of 3-{CUT_PROMPT_SECONDS:g} s with its own transcript"
         )
     seconds, sentence = best
-    text = " ".join(sentences[: sentence + 1])
-    return PromptAudio(
-        prompt.wav_16k[: int(seconds * SEMANTIC_RATE)], prompt.wav_24k[: int(seconds * ACOUSTIC_RATE)], text,
-        prompt.gain_db, seconds,
-    )
+    return _prefix(prompt, seconds, " ".join(sentences[: sentence + 1]))
+
+
+def _prefix(prompt: PromptAudio, seconds: float, text: str) -> PromptAudio:
+    """The first `seconds` of the prompt, which say `text`."""
+    return PromptAudio(prompt.wav_16k[: int(seconds * SEMANTIC_RATE)], prompt.wav_24k[: int(seconds * ACOUSTIC_RATE)],
+                       text, prompt.gain_db, seconds)
+
+
+def _cut_at_latest_pause(prompt: PromptAudio, name: str) -> PromptAudio:
+    levels = frame_levels_db(prompt.wav_16k, SEMANTIC_RATE)
+    middles = [(first + end) // 2 * FRAME_SECONDS for first, end in pauses(levels)]
+    kept = [seconds for seconds in middles if KEEP_AT_LEAST_SECONDS <= seconds <= CUT_PROMPT_SECONDS]
+    if not kept:
+        raise AudioError(f"{name} is {prompt.seconds:.1f} s long with no pause between {KEEP_AT_LEAST_SECONDS:g} and "
+                         f"{CUT_PROMPT_SECONDS:g} s to cut it at: give a clip of 3-{CUT_PROMPT_SECONDS:g} s")
+    return _prefix(prompt, kept[-1], "")

@@ -8,8 +8,8 @@ import time
 
 from ..errors import UserError
 from ..fileio import check_output_path
-from .common import (add_memory_arguments, add_model_arguments, check_out_dir, finish_batch, load_synthesizer,
-                     option_name, say, stderr_reporter, warnings_on_stderr)
+from .common import (add_decoding_arguments, add_memory_arguments, add_model_arguments, check_batch_options,
+                     finish_batch, load_synthesizer, option_name, say, stderr_reporter, warnings_on_stderr)
 
 
 def add_command(commands: argparse._SubParsersAction) -> None:
@@ -31,10 +31,7 @@ def add_command(commands: argparse._SubParsersAction) -> None:
     length.add_argument("--duration", type=float, metavar="SECONDS", help="the exact length of the output")
     length.add_argument("--speed", type=float, default=1.0, help="speaking-rate factor, 0.5 to 2 (> 1: faster)")
     clone.add_argument("--seed", type=int, help="seed for a repeatable result (default: a random one, printed)")
-    clone.add_argument("--preset", default="default", metavar="NAME|FILE",
-                       help="fast, default (the reference's steps) or high; or a .yaml/.json of preset fields")
-    clone.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
-                       help="auto: bf16 on a GPU that has it, else fp32")
+    add_decoding_arguments(clone, "fast, default (the reference's steps) or high; or a .yaml/.json of preset fields")
     clone.add_argument("--reference-sampling", action="store_true",
                        help="the reference pipeline's exact computation and random draws (fp32, one piece at a time)")
     add_memory_arguments(clone)
@@ -91,15 +88,9 @@ def _read_text_file(path: str) -> str:
 
 def _clone_batch(args: argparse.Namespace) -> None:
     from ..batch import read_items, run_clone_batch
-    from ..presets import load_preset
 
-    if not args.out_dir:
-        raise UserError("--batch needs --out-dir DIR")
-    for dest in ("prompt", "prompt_text", "text", "text_file", "out", "duration"):
-        if getattr(args, dest) is not None:
-            raise UserError(f"{option_name(dest)} does not go with --batch (give it per item in the items file)")
-    out_dir = check_out_dir(args.out_dir)
-    load_preset(args.preset)  # a bad preset fails before any item runs
+    out_dir = check_batch_options(args, "--batch", ("prompt", "prompt_text", "text", "text_file", "out", "duration"),
+                                  "per item in the items file")
     items = read_items(args.batch, args.lang, args.seed)
     with warnings_on_stderr(args.quiet):
         records = run_clone_batch(items, out_dir, lambda: load_synthesizer(args, _sampling(args)), args.batch_size,

@@ -40,6 +40,28 @@ def add_memory_arguments(parser: argparse.ArgumentParser) -> None:
                              "to fp32's but not identical)")
 
 
+def add_decoding_arguments(parser: argparse.ArgumentParser, preset_help: str) -> None:
+    """--preset and --precision, of the commands that generate with `load_synthesizer`."""
+    parser.add_argument("--preset", default="default", metavar="NAME|FILE", help=preset_help)
+    parser.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
+                        help="auto: bf16 on a GPU that has it, else fp32")
+
+
+def check_batch_options(args: argparse.Namespace, list_option: str, single: tuple[str, ...], where: str) -> Path:
+    """A batch form's checks before any work: --out-dir given, none of the one-item options
+    `single` given (they come `where`), the folder writable, the preset valid; the folder."""
+    from ..presets import load_preset
+
+    if not args.out_dir:
+        raise UserError(f"{list_option} needs --out-dir DIR")
+    for dest in single:
+        if getattr(args, dest) is not None:
+            raise UserError(f"{option_name(dest)} does not go with {list_option} (give it {where})")
+    out_dir = check_out_dir(args.out_dir)
+    load_preset(args.preset)  # a bad preset fails before any item runs
+    return out_dir
+
+
 def option_name(dest: str) -> str:
     """`prompt_text` -> `--prompt-text`: an option as messages name it."""
     return "--" + dest.replace("_", "-")

@@ -7,7 +7,7 @@ import json
 
 from ..errors import UserError
 from ..fileio import check_output_path
-from .common import (add_memory_arguments, add_model_arguments, check_out_dir, finish_batch, load_synthesizer,
+from .common import (add_memory_arguments, add_model_arguments, check_batch_options, finish_batch, load_synthesizer,
                      option_name, say, stderr_reporter, warnings_on_stderr)
 
 
@@ -64,15 +64,8 @@ def run(args: argparse.Namespace) -> None:
 
 def _edit_batch(args: argparse.Namespace) -> None:
     from ..edit_batch import read_edit_tsv, run_edit_batch
-    from ..presets import load_preset
 
-    if not args.out_dir:
-        raise UserError("--tsv needs --out-dir DIR")
-    for dest in ("audio", "text", "new_text", "out", "span"):
-        if getattr(args, dest) is not None:
-            raise UserError(f"{option_name(dest)} does not go with --tsv (give it per row in the TSV)")
-    out_dir = check_out_dir(args.out_dir)
-    load_preset(args.preset)  # a bad preset fails before any row runs
+    out_dir = check_batch_options(args, "--tsv", ("audio", "text", "new_text", "out", "span"), "per row in the TSV")
     items = read_edit_tsv(args.tsv, args.audio_dir, args.lang, args.seed)
     with warnings_on_stderr(args.quiet):
         records = run_edit_batch(items, out_dir, lambda: load_synthesizer(args, "fast"), args.force,

@@ -1,0 +1,1 @@
+"""Voice conversion recipes: `evaluate` scores `Synthesizer.convert` on held-out voices."""
