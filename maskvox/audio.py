@@ -9,6 +9,7 @@ temporary file onto the target).
 from __future__ import annotations
 
 import contextlib
+import io
 import math
 from pathlib import Path
 from typing import Iterator
@@ -141,6 +142,26 @@ def write_audio(path: str | Path, wav: np.ndarray, sample_rate: int, subtype: st
         except sf.LibsndfileError as err:  # libsndfile's own word for a failed write (a full disk)
             raise WriteError(f"cannot write {path}: {err.error_string}") from None
     return path
+
+
+def audio_bytes(wav: np.ndarray, sample_rate: int, format: str) -> bytes:
+    """Float audio, (samples,) or (samples, channels), as the bytes of a file in memory (what a
+    server answers): "wav" or "flac" (16-bit, as `write_audio` writes them), or "pcm", raw signed
+    16-bit little-endian interleaved samples without a header (OpenAI's `pcm`). The same samples
+    give the same bytes."""
+    wav = np.asarray(wav, dtype=np.float32)
+    wav = wav if wav.ndim == 2 else wav.reshape(-1)
+    if not np.isfinite(wav).all():
+        raise ValueError("refusing to encode NaN or infinite samples")
+    wav = np.clip(wav, -1.0, 1.0)
+    if format not in ("wav", "flac", "pcm"):
+        raise ValueError(f"unknown audio format {format!r}")
+    buffer = io.BytesIO()
+    # libsndfile converts float to 16-bit for all three, so pcm holds exactly the wav's samples.
+    raw = format == "pcm"
+    sf.write(buffer, wav, sample_rate, subtype="PCM_16", format="RAW" if raw else format.upper(),
+             endian="LITTLE" if raw else "FILE")
+    return buffer.getvalue()
 
 
 def seconds_to_samples(seconds: float, sample_rate: int) -> int:

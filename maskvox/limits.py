@@ -42,6 +42,16 @@ MAX_SAMPLE_RATE = 384_000  # of a code file
 # -- list files (clone items, edit TSVs, dub manifests, g2p lines, results) ------------------------
 MAX_LIST_BYTES = 256 * 2**20
 
+# -- the speech server (`maskvox serve`) ------------------------------------------------------------
+# What one HTTP request may ask for: OpenAI's speech endpoint takes 4,096 characters, and a server
+# answers one request at a time, so a request is kept to a few minutes of speech.
+MAX_SERVE_TEXT_CHARACTERS = 4_096
+# An uploaded prompt: 60 s of 48 kHz stereo float32 is 23 MiB.
+MAX_UPLOAD_BYTES = 32 * 2**20
+# A request body that is not an upload (the JSON of /v1/audio/speech).
+MAX_JSON_BYTES = 64 * 2**10
+MAX_SERVE_QUEUE = 1_024  # requests waiting behind the one generating
+
 # -- decoding presets -----------------------------------------------------------------------------
 MAX_STEPS = 500  # per stage; the reference uses 25 (high: 50)
 PRESET_RANGES = {  # field -> (low, high), both allowed
@@ -174,3 +184,10 @@ def _check_size(name: str, value, key: str, kinds: dict[str, tuple[int, int]]) -
     low, high = kinds[name]
     if not isinstance(value, int) or not low <= value <= high:
         raise ConfigError(f"config key '{key}' must be a whole number from {low:,} to {high:,}, got {value!r}")
+
+
+def check_serve_text(text: str, what: str = "input") -> None:
+    """A server request's text: at most MAX_SERVE_TEXT_CHARACTERS (the command line takes more)."""
+    if len(text) > MAX_SERVE_TEXT_CHARACTERS:
+        raise UserError(f"the {what} has {len(text):,} characters, over the server's limit of "
+                        f"{MAX_SERVE_TEXT_CHARACTERS:,}: send it in several requests")

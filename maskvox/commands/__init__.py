@@ -14,7 +14,7 @@ from .. import __version__
 from ..errors import UserError, memory_kind
 from ..evaluation.cli import add_eval_command
 from ..gui import add_gui_command
-from . import clone, codec, convert, dub, duration, edit, g2p
+from . import clone, codec, convert, dub, duration, edit, g2p, serve
 from .common import add_memory_arguments, add_model_arguments
 
 OUT_OF_MEMORY_ADVICE = {
@@ -35,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="maskvox", description="Masked generative zero-shot text-to-speech.")
     parser.add_argument("--version", action="version", version=f"maskvox {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for command in (codec, g2p, duration, clone, edit, convert, dub):
+    for command in (codec, g2p, duration, clone, edit, convert, dub, serve):
         command.add_command(commands)
     add_eval_command(commands)
     gui = add_gui_command(commands)  # maskvox.gui leaves the model and memory options to the command line
