@@ -146,3 +146,13 @@ def test_a_milestone_unpacks_into_a_model_folder_in_float32(tiny_full_model, tmp
     capsys.readouterr()
     assert unpack_main([str(tmp_path / "nowhere"), str(model)]) == 2
     assert "not a milestone folder" in capsys.readouterr().err
+
+
+def test_the_clone_table_reads_one_voice_without_a_comparison():
+    from recipes.demo.evaluate import format_table
+
+    scored = {"wer_mean_per_utterance": 0.1, "wer_pooled": 0.1, "similarity_mean": 0.8}
+    results = {"recordings": scored, "resynthesis": scored, "clone": {**scored, "wer_ratio_to_recordings": 1.0},
+               "speakers": {"own_prompt_mean": 0.7, "other_voices_mean": None, "clones_closer_to_own_prompt": None,
+                            "clones": 2}}
+    assert "0.700 to their own prompt (one voice: no other to compare)" in format_table(results)

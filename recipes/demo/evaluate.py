@@ -110,9 +110,11 @@ def speaker_separation(pairs, clone_dir: Path) -> dict:
     for target, prompt in pairs:
         clone_embedding = embed(clone_dir / f"{target.id}.wav")
         own.append(cosine_similarity(clone_embedding, prompts[prompt.id][1]))
-        others.append(statistics.fmean(
-            cosine_similarity(clone_embedding, e) for speaker, e in prompts.values() if speaker != target.speaker
-        ))
+        other = [cosine_similarity(clone_embedding, e) for speaker, e in prompts.values() if speaker != target.speaker]
+        others.append(statistics.fmean(other) if other else None)  # one voice scored: nothing to compare with
+    if None in others:
+        return {"own_prompt_mean": statistics.fmean(own), "other_voices_mean": None,
+                "clones_closer_to_own_prompt": None, "clones": len(own)}
     wins = sum(o > x for o, x in zip(own, others))
     return {"own_prompt_mean": statistics.fmean(own), "other_voices_mean": statistics.fmean(others),
             "clones_closer_to_own_prompt": wins, "clones": len(own)}
@@ -152,8 +154,11 @@ def format_table(results: dict) -> str:
         rows.append(f"| {name} | {100 * r['wer_mean_per_utterance']:.1f} % | {100 * r['wer_pooled']:.1f} % | "
                     f"{'' if ratio is None else f'{ratio:.2f}'} | {r['similarity_mean']:.3f} |")
     s = results["speakers"]
-    rows.append(f"\nclones: similarity {s['own_prompt_mean']:.3f} to their own prompt, {s['other_voices_mean']:.3f} "
-                f"to the other voices' ({s['clones_closer_to_own_prompt']}/{s['clones']} closer to their own)")
+    if s["other_voices_mean"] is None:
+        rows.append(f"\nclones: similarity {s['own_prompt_mean']:.3f} to their own prompt (one voice: no other to compare)")
+    else:
+        rows.append(f"\nclones: similarity {s['own_prompt_mean']:.3f} to their own prompt, {s['other_voices_mean']:.3f} "
+                    f"to the other voices' ({s['clones_closer_to_own_prompt']}/{s['clones']} closer to their own)")
     return "\n".join(rows)
 
 
