@@ -9,7 +9,8 @@ import time
 from ..errors import UserError
 from ..fileio import check_output_path
 from .common import (add_decoding_arguments, add_memory_arguments, add_model_arguments, check_batch_options,
-                     finish_batch, load_synthesizer, option_name, say, stderr_reporter, warnings_on_stderr)
+                     check_batch_size, check_one_item_options, finish_batch, load_synthesizer, say,
+                     stderr_reporter, warnings_on_stderr)
 
 
 def add_command(commands: argparse._SubParsersAction) -> None:
@@ -41,13 +42,10 @@ def add_command(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    if args.batch_size < 1:
-        raise UserError(f"--batch-size must be at least 1, got {args.batch_size}")
+    check_batch_size(args)
     if args.batch:
         return _clone_batch(args)
-    for dest in ("prompt", "prompt_text", "out"):
-        if getattr(args, dest) is None:
-            raise UserError(f"{option_name(dest)} is required (or use --batch ITEMS.jsonl --out-dir DIR)")
+    check_one_item_options(args, ("prompt", "prompt_text", "out"))
     if args.text is None and args.text_file is None:
         raise UserError("give --text or --text-file")
     from ..audio import write_audio

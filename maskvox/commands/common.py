@@ -62,6 +62,18 @@ def check_batch_options(args: argparse.Namespace, list_option: str, single: tupl
     return out_dir
 
 
+def check_one_item_options(args: argparse.Namespace, required: tuple[str, ...]) -> None:
+    """The one-item form's options (`required`, by dest) all given, else one line pointing at --batch."""
+    for dest in required:
+        if getattr(args, dest) is None:
+            raise UserError(f"{option_name(dest)} is required (or use --batch ITEMS.jsonl --out-dir DIR)")
+
+
+def check_batch_size(args: argparse.Namespace) -> None:
+    if args.batch_size < 1:
+        raise UserError(f"--batch-size must be at least 1, got {args.batch_size}")
+
+
 def option_name(dest: str) -> str:
     """`prompt_text` -> `--prompt-text`: an option as messages name it."""
     return "--" + dest.replace("_", "-")

@@ -6,10 +6,10 @@ from __future__ import annotations
 import argparse
 import json
 
-from ..errors import UserError
 from ..fileio import check_output_path
 from .common import (add_decoding_arguments, add_memory_arguments, add_model_arguments, check_batch_options,
-                     finish_batch, load_synthesizer, option_name, say, stderr_reporter, warnings_on_stderr)
+                     check_batch_size, check_one_item_options, finish_batch, load_synthesizer, say,
+                     stderr_reporter, warnings_on_stderr)
 
 
 def add_command(commands: argparse._SubParsersAction) -> None:
@@ -44,13 +44,10 @@ def add_command(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    if args.batch_size < 1:
-        raise UserError(f"--batch-size must be at least 1, got {args.batch_size}")
+    check_batch_size(args)
     if args.batch:
         return _convert_batch(args)
-    for dest in ("source", "prompt", "out"):
-        if getattr(args, dest) is None:
-            raise UserError(f"{option_name(dest)} is required (or use --batch ITEMS.jsonl --out-dir DIR)")
+    check_one_item_options(args, ("source", "prompt", "out"))
     from ..audio import write_audio
     from ..convert import ConvertRequest, check_convert_request
     from ..modes import sampling_mode
