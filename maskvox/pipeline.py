@@ -281,9 +281,10 @@ class Synthesizer:
     def generate_acoustic(self, semantic: list[torch.Tensor], prompt_semantic: list[torch.Tensor],
                           prompt_acoustic: list[torch.Tensor], generators=None, known: torch.Tensor | None = None,
                           known_codes: torch.Tensor | None = None, spent: dict[str, float] | None = None):
-        """S2A (layer 1, then the rest) for a batch: the acoustic ids (T_b, 12) of each item's target
+        """S2A (layer 1, then the rest) for a batch: the acoustic ids (T_b, L) of each item's target
         semantic ids (T_b,), given its prompt's semantic (P_s,) and acoustic (P_a, 12) ids; `known`
-        and `known_codes` as in `generate_tokens`. T2S's output, or a recording's ids (voice conversion)."""
+        and `known_codes` as in `generate_tokens`. T2S's output, or a recording's ids (voice conversion).
+        L is the S2A model's layer count: 12, or fewer, which the codec decodes alone (the demo's 4)."""
         preset, mode = self.preset, self.mode
         semantic_in, acoustic_in = s2a_inputs(prompt_semantic, prompt_acoustic, semantic, trim=mode.trim_prompt)
         settings = preset.sampler("s2a", mode.name)
@@ -293,12 +294,13 @@ class Synthesizer:
                 first = self.s2a_1layer.generate(semantic_in, acoustic_in, preset.s2a_steps[:1], settings,
                                                  generators=generators, known=known, known_codes=known_codes)
         with self.clock("s2a_rest", spent), autocast(self.device, self.dtype), self.models.stage("s2a_full"):
-            codes = self.s2a_full.generate(semantic_in, acoustic_in, preset.s2a_steps, settings, given_codes=first,
+            steps = preset.s2a_layer_steps(self.s2a_full.num_quantizer)
+            codes = self.s2a_full.generate(semantic_in, acoustic_in, steps, settings, given_codes=first,
                                            generators=generators, known=known, known_codes=known_codes)
         return codes
 
     def decode(self, codes: torch.Tensor, spent: dict[str, float] | None = None) -> np.ndarray:
-        """Acoustic ids (T, 12) -> 24 kHz samples (T x hop,) float32."""
+        """Acoustic ids (T, L <= 12) -> 24 kHz samples (T x hop,) float32."""
         with self.clock("decode", spent):
             return self.tokenizer.acoustic_codec.decode(codes[None].long())[0].float().cpu().numpy()
 

@@ -38,9 +38,15 @@ class InferencePreset:
         return SamplerSettings(self.s2a_cfg, self.rescale_cfg, self.s2a_temperature, self.top_k_ratio, mode=mode)
 
     def check_layers(self, layers: int) -> None:
-        """One S2A step count per acoustic layer of the model."""
-        if len(self.s2a_steps) != layers:
+        """An S2A step count for each acoustic layer of the model. A model that predicts fewer
+        layers than the codec has (the demo's: the first 4 of 12) uses the first counts."""
+        if len(self.s2a_steps) < layers:
             raise ConfigError(f"preset: {len(self.s2a_steps)} S2A step counts for {layers} acoustic layers")
+
+    def s2a_layer_steps(self, layers: int) -> tuple[int, ...]:
+        """The step counts of the first `layers` acoustic layers."""
+        self.check_layers(layers)
+        return tuple(self.s2a_steps[:layers])
 
 
 PRESETS = {

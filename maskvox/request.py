@@ -58,7 +58,7 @@ class CloneResult:
     prompt_seconds: float
     timings: dict[str, float] = field(default_factory=dict)  # stage -> seconds
     semantic_ids: list[np.ndarray] = field(default_factory=list)  # per piece: (T,) T2S output
-    acoustic_ids: list[np.ndarray] = field(default_factory=list)  # per piece: (T', 12) S2A output
+    acoustic_ids: list[np.ndarray] = field(default_factory=list)  # per piece: (T', L) S2A output (L <= 12)
 
     @property
     def seconds(self) -> float:

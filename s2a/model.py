@@ -185,9 +185,9 @@ class S2AModel(nn.Module):
 
     # -- training objective -------------------------------------------------------------------
 
-    def forward(self, batch: S2ABatch | dict, span_ratio: float = 0.0) -> dict[str, torch.Tensor]:
+    def forward(self, batch: S2ABatch | dict, span_ratio: float = 0.0, layer: int | None = None) -> dict[str, torch.Tensor]:
         """The training loss (`masked_loss`); a dict batch holds the fields of S2ABatch."""
-        return self.masked_loss(batch if isinstance(batch, S2ABatch) else S2ABatch(**batch), span_ratio)
+        return self.masked_loss(batch if isinstance(batch, S2ABatch) else S2ABatch(**batch), span_ratio, layer)
 
     def layer_weights(self) -> torch.Tensor:
         """The reference's "linear" schedule: layer l drawn with weight (num_quantizer - l'),
@@ -196,12 +196,16 @@ class S2AModel(nn.Module):
         weights = [0.0] * self.first_layer + [float(n - i) for i in range(n - self.first_layer)]
         return torch.tensor(weights) / sum(weights)
 
-    def masked_loss(self, batch: S2ABatch, span_ratio: float = 0.0) -> dict[str, torch.Tensor]:
-        """One layer per batch (`layer_weights`); per item the reference's mask (probability
-        sin(t pi/2), a visible prefix prompt of up to T/2 frames carrying all its layers, no
-        prompt with probability cfg_scale) or, with probability `span_ratio`, a middle span with
-        context on both sides. Lower layers are given; upper layers are masked outside the context."""
-        layer = int(torch.multinomial(self.layer_weights(), 1))
+    def masked_loss(self, batch: S2ABatch, span_ratio: float = 0.0, layer: int | None = None) -> dict[str, torch.Tensor]:
+        """One layer per batch (`layer_weights`, or `layer` when given: held-out figures per
+        layer); per item the reference's mask (probability sin(t pi/2), a visible prefix prompt
+        of up to T/2 frames carrying all its layers, no prompt with probability cfg_scale) or, with
+        probability `span_ratio`, a middle span with context on both sides. Lower layers are
+        given; upper layers are masked outside the context."""
+        if layer is None:
+            layer = int(torch.multinomial(self.layer_weights(), 1))
+        elif not self.first_layer <= layer < self.num_quantizer:
+            raise ValueError(f"layer {layer} is not one this model predicts")
         rows, draws = [], []
         for semantic, acoustic in zip(batch.semantic, batch.acoustic):
             draw = draw_mask(len(semantic), self.cfg.cfg_scale, span_ratio, floor=0.0, max_prompt=0.5)

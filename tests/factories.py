@@ -58,9 +58,10 @@ def tiny_model_folder(folder: Path, with_semantic: bool = True, seed: int = 0) -
     return folder
 
 
-def tiny_full_model_folder(folder: Path, seed: int = 0, with_duration: bool = True) -> Path:
+def tiny_full_model_folder(folder: Path, seed: int = 0, with_duration: bool = True, s2a_layers: int = 12) -> Path:
     """`tiny_model_folder` plus random tiny T2S, S2A (both models) and duration models: every
-    part the clone pipeline loads, at small widths (the outputs are noise, the shapes real)."""
+    part the clone pipeline loads, at small widths (the outputs are noise, the shapes real).
+    `s2a_layers` < 12: the demo's layout instead, one S2A that predicts the first layers only."""
     from maskvox.checkpoint import write_model_folder
     from maskvox.config import DurationConfig, S2AConfig, T2SConfig
     from maskvox.duration.model import DurationModel
@@ -72,7 +73,11 @@ def tiny_full_model_folder(folder: Path, seed: int = 0, with_duration: bool = Tr
     small = dict(hidden_size=64, num_layers=2, num_heads=4)
     t2s, s2a_1layer, s2a_full = T2SConfig(**small), S2AConfig(num_quantizer=1, predict_layer_1=True, **small), S2AConfig(**small)
     duration = DurationConfig(hidden_size=32, num_heads=2, num_layers=1)
-    modules = {"t2s": T2SModel(t2s), "s2a_1layer": S2AModel(s2a_1layer), "s2a_full": S2AModel(s2a_full)}
+    if s2a_layers < 12:
+        s2a_full = S2AConfig(num_quantizer=s2a_layers, predict_layer_1=True, **small)
+    modules = {"t2s": T2SModel(t2s), "s2a_full": S2AModel(s2a_full)}
+    if s2a_layers == 12:
+        modules["s2a_1layer"] = S2AModel(s2a_1layer)
     if with_duration:
         modules["duration"] = DurationModel(duration)
 

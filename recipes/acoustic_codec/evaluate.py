@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -125,7 +126,7 @@ def summarize(rows: list[dict]) -> dict:
 
 
 def evaluate(model: str, manifest: str, out: str, limit: int = 0, quiet: bool = False, asr: str = "none",
-             speakers: list[str] | None = None, per_speaker: int = 0) -> dict:
+             speakers: list[str] | None = None, per_speaker: int = 0, layers: int = 0) -> dict:
     tokenizer = SpeechTokenizer.from_pretrained(model, semantic="no")
     mel = MultiScaleMelLoss(ACOUSTIC_RATE, MelLossConfig())
     items = pick(read_manifest(manifest), speakers, per_speaker, limit)
@@ -136,7 +137,10 @@ def evaluate(model: str, manifest: str, out: str, limit: int = 0, quiet: bool = 
     for item in tqdm(items, desc="round trips", disable=quiet):
         wav = load_audio(item.audio, ACOUSTIC_RATE)
         wav = wav / max(float(np.abs(wav).max()), 1e-5) * 0.9
-        decoded = tokenizer.decode(tokenizer.encode(wav))
+        tokens = tokenizer.encode(wav)
+        if layers:  # the first `layers` quantizers only: what S2A must get right to be understood
+            tokens = dataclasses.replace(tokens, acoustic_codes=tokens.acoustic_codes[:, :layers])
+        decoded = tokenizer.decode(tokens)
         row = {"id": item.id, "speaker": item.speaker, "language": item.language, **score(wav, decoded, mel)}
         if judge is not None:
             row.update(judge.score(item, resample(wav, ACOUSTIC_RATE, 16000), resample(decoded, ACOUSTIC_RATE, 16000)))
@@ -144,7 +148,7 @@ def evaluate(model: str, manifest: str, out: str, limit: int = 0, quiet: bool = 
     summary = summarize(rows)
     summary["per_speaker"] = {speaker: summarize([r for r in rows if r["speaker"] == speaker])
                               for speaker in sorted({r["speaker"] for r in rows})}
-    summary.update(model=str(model), manifest=str(manifest), asr=asr)
+    summary.update(model=str(model), manifest=str(manifest), asr=asr, layers=layers or "all")
     with atomic_path(out) as tmp:
         tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
     write_json(Path(out).with_suffix(".summary.json"), summary)
@@ -177,12 +181,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--per-speaker", type=int, default=0, help="the first N utterances (1-10 s) of each speaker")
     parser.add_argument("--limit", type=int, default=0, help="only the first N utterances")
     parser.add_argument("--asr", default=default_asr(), help="ASR judge for the WERs, or none (default: maskvox eval's)")
+    parser.add_argument("--layers", type=int, default=0, help="decode the first N quantizer layers only (default: all)")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
 
     def run() -> None:
         summary = evaluate(args.model, args.manifest, args.out, args.limit, args.quiet, args.asr,
-                           args.speakers, args.per_speaker)
+                           args.speakers, args.per_speaker, args.layers)
         print(table(summary))
 
     try:

@@ -94,19 +94,31 @@ def conditional_only(model: nn.Module) -> Iterator[None]:
 @torch.no_grad()
 def heldout_figures(model: nn.Module, dataset, collate: Callable, batch_size: int, seed: int = 0) -> dict:
     """Mean masked loss and accuracy over `dataset`, with masks drawn from `seed` (the training
-    random state is left as it was), prompt prefixes only (no middle spans)."""
+    random state is left as it was), prompt prefixes only (no middle spans). A model of several
+    acoustic layers (S2A) is also scored on each layer it predicts, with the same masks:
+    heldout/accuracy_layer<l> (1-based), since the mixed figure hides the layer that matters."""
     was_training = model.training
     model.eval()
-    losses, accuracies = [], []
-    with torch.random.fork_rng(devices=[]), conditional_only(model):
-        torch.manual_seed(seed)
-        for start in range(0, len(dataset), batch_size):
-            batch = collate([dataset[i] for i in range(start, min(start + batch_size, len(dataset)))])
-            values = model(batch, 0.0)
-            losses.append(float(values["loss"]))
-            accuracies.append(float(values["accuracy"]))
+    layers = getattr(model, "num_quantizer", 1)
+    per_layer = range(getattr(model, "first_layer", 0), layers) if layers > 1 else []
+    figures = {}
+    with conditional_only(model):
+        for layer in [None, *per_layer]:
+            losses, accuracies = [], []
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(seed)
+                for start in range(0, len(dataset), batch_size):
+                    batch = collate([dataset[i] for i in range(start, min(start + batch_size, len(dataset)))])
+                    values = model(batch, 0.0) if layer is None else model(batch, 0.0, layer)
+                    losses.append(float(values["loss"]))
+                    accuracies.append(float(values["accuracy"]))
+            if layer is None:
+                figures.update({"heldout/loss": sum(losses) / len(losses),
+                                "heldout/accuracy": sum(accuracies) / len(accuracies)})
+            else:
+                figures[f"heldout/accuracy_layer{layer + 1}"] = sum(accuracies) / len(accuracies)
     model.train(was_training)
-    return {"heldout/loss": sum(losses) / len(losses), "heldout/accuracy": sum(accuracies) / len(accuracies)}
+    return figures
 
 
 def train_token_model(

@@ -31,7 +31,7 @@ PANELS = {
     "semantic_codec": ["codebook_perplexity"],
     "aligner": ["loss/ctc"],
     "t2s": ["train/accuracy", "heldout/accuracy"],
-    "s2a": ["train/accuracy", "heldout/accuracy"],
+    "s2a": ["train/accuracy", "heldout/accuracy", "heldout/accuracy_layer1"],
     "duration": ["train/loss"],
 }
 

@@ -17,7 +17,7 @@
 #   4a aligner   CTC phone head over the same features        -> exp/demo3/model/aligner
 #   5  tokens    semantic ids (T2S), + acoustic ids (S2A)     -> data/tokens_demo3/{t2s_train,t2s_heldout,train}
 #   6  t2s       T2S                                          -> exp/demo3/model/t2s_model
-#   7  s2a       S2A, one model for all 12 layers             -> exp/demo3/model/s2a_model
+#   7  s2a       S2A, one model for acoustic layers 1-4       -> exp/demo3/model/s2a_model
 #   8  export    fp16 copy, at most 60 MB                     -> maskvox/assets/demo
 #   9  eval      held-out voices: recordings, resynthesis, clones -> exp/demo3/eval
 set -euo pipefail

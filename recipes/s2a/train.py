@@ -72,6 +72,19 @@ class AlignedCrops(torch.utils.data.Dataset):
                 torch.from_numpy(item.acoustic[start:end, : self.num_quantizer]))
 
 
+def first_layers(state: dict[str, torch.Tensor], layers: int) -> dict[str, torch.Tensor]:
+    """A checkpoint of a model with more acoustic layers cut to its first `layers`: the layer
+    embedding's rows and the per-layer token tables and heads above them are dropped (the demo's
+    S2A predicts the first 4 layers only; see configs/demo.yaml)."""
+    kept = {}
+    for key, value in state.items():
+        family, _, rest = key.partition(".")
+        if family in ("token_emb", "to_logits") and int(rest.split(".")[0]) >= layers:
+            continue
+        kept[key] = value[:layers] if key == "layer_emb.weight" else value
+    return kept
+
+
 def collate(pairs) -> dict:
     return {"semantic": [s for s, _ in pairs], "acoustic": [a for _, a in pairs]}
 
@@ -88,7 +101,8 @@ def train(cfg: S2ATrainConfig) -> TrainingRun:
     name = module_name(cfg.model)
     model = S2AModel(cfg.model)
     if cfg.finetune.init_from and not run.checkpoints():
-        load_initial_weights(model, cfg.finetune.init_from, name)
+        cut = lambda state: first_layers(state, cfg.model.num_quantizer)  # noqa: E731
+        load_initial_weights(model, cfg.finetune.init_from, name, adapt=cut)
 
     def export(weights) -> None:
         def update(model_cfg):

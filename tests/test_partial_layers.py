@@ -1,0 +1,67 @@
+"""An S2A model that predicts the first layers of the acoustic codes only (the demo's: 4 of 12):
+the codec decodes them alone, presets use their first step counts, fine-tuning starts from a
+12-layer model cut to its first layers, and the held-out figures are given per layer."""
+
+import numpy as np
+import pytest
+import torch
+
+from factories import EXAMPLE_PROMPT, EXAMPLE_PROMPT_TEXT, synthetic_token_shards, tiny_full_model_folder
+from maskvox.audio import ACOUSTIC_RATE
+from maskvox.config import S2AConfig
+from maskvox.errors import ConfigError
+from maskvox.pipeline import CloneRequest, Synthesizer
+from maskvox.presets import load_preset
+from maskvox.s2a.model import S2AModel
+from recipes.common.shards import TokenCorpus
+from recipes.common.token_training import heldout_figures, spread_subset
+from recipes.s2a.train import AlignedCrops, collate, first_layers
+
+SMALL = dict(hidden_size=32, num_layers=1, num_heads=2)
+
+
+def test_presets_give_a_smaller_model_their_first_step_counts():
+    preset = load_preset("default")
+    assert preset.s2a_layer_steps(4) == tuple(preset.s2a_steps[:4]) == (25, 10, 1, 1)
+    assert preset.s2a_layer_steps(12) == tuple(preset.s2a_steps)
+    with pytest.raises(ConfigError, match="12 S2A step counts for 13 acoustic layers"):
+        preset.check_layers(13)
+
+
+def test_a_twelve_layer_checkpoint_cut_to_four_layers_keeps_their_weights():
+    torch.manual_seed(0)
+    full = S2AModel(S2AConfig(num_quantizer=12, predict_layer_1=True, **SMALL))
+    small = S2AModel(S2AConfig(num_quantizer=4, predict_layer_1=True, **SMALL))
+    small.load_state_dict(first_layers(full.state_dict(), 4), strict=True)
+    assert len(small.token_emb) == len(small.to_logits) == 4
+    assert torch.equal(small.layer_emb.weight, full.layer_emb.weight[:4])
+    assert torch.equal(small.to_logits[3].weight, full.to_logits[3].weight)
+    shared = dict(full.diff_estimator.named_parameters())
+    assert all(torch.equal(value, shared[name]) for name, value in small.diff_estimator.named_parameters())
+
+
+def test_heldout_figures_score_each_layer_the_model_predicts(tmp_path):
+    torch.manual_seed(0)
+    model = S2AModel(S2AConfig(num_quantizer=4, predict_layer_1=True, **SMALL))
+    items = spread_subset(AlignedCrops(TokenCorpus(synthetic_token_shards(tmp_path)), 50, 4), 8)
+    figures = heldout_figures(model, items, collate, batch_size=4)
+    assert sorted(figures) == ["heldout/accuracy", "heldout/accuracy_layer1", "heldout/accuracy_layer2",
+                               "heldout/accuracy_layer3", "heldout/accuracy_layer4", "heldout/loss"]
+    assert figures == heldout_figures(model, items, collate, batch_size=4)  # the same masks each time
+    with pytest.raises(ValueError, match="layer 4 is not one this model predicts"):
+        model(collate([items[0]]), 0.0, 4)
+
+
+def test_a_four_layer_s2a_clones_and_converts_at_the_requested_length(tmp_path):
+    folder = tiny_full_model_folder(tmp_path / "model", s2a_layers=4)
+    synth = Synthesizer.from_pretrained(folder, device="cpu")
+    assert "s2a_1layer" not in synth.models and synth.s2a_full.num_quantizer == 4
+    prompt_text = EXAMPLE_PROMPT_TEXT.read_text().strip()
+    request = CloneRequest(text="Hello there.", prompt=str(EXAMPLE_PROMPT), prompt_text=prompt_text,
+                           duration=1.0, seed=3)
+    first, again = synth.clone_batch([request]), synth.clone_batch([request])
+    assert first[0].audio.shape == (ACOUSTIC_RATE,) and np.array_equal(first[0].audio, again[0].audio)
+    assert first[0].acoustic_ids[0].shape[1] == 4  # what S2A wrote: the first 4 layers, decoded alone
+    source = first[0].audio
+    converted = synth.convert((source, ACOUSTIC_RATE), str(EXAMPLE_PROMPT), prompt_text, seed=1)
+    assert converted.audio.shape == source.shape
