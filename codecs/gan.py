@@ -15,7 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import weight_norm
-from transformers.audio_utils import mel_filter_bank
+
+from maskvox.mel import slaney_mel_filterbank
 
 FeatureMaps = list[torch.Tensor]
 
@@ -145,8 +146,8 @@ class MelSpectrogram(nn.Module):
     def __init__(self, sample_rate: int, n_fft: int, hop_length: int, n_mels: int):
         super().__init__()
         self.n_fft, self.hop_length = n_fft, hop_length
-        filters = mel_filter_bank(n_fft // 2 + 1, n_mels, 0.0, sample_rate / 2, sample_rate, norm="slaney", mel_scale="slaney")
-        self.register_buffer("filters", torch.tensor(filters.T, dtype=torch.float32), persistent=False)
+        filters = slaney_mel_filterbank(sample_rate, n_fft, n_mels)
+        self.register_buffer("filters", torch.from_numpy(filters), persistent=False)
         self.register_buffer("window", torch.hann_window(n_fft), persistent=False)
 
     def forward(self, wav: torch.Tensor) -> torch.Tensor:

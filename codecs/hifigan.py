@@ -30,6 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from maskvox.errors import CheckpointError
+from maskvox.mel import slaney_mel_filterbank  # noqa: F401 (also imported from here)
 
 LRELU_SLOPE = 0.1  # inside the generator; the last activation uses torch's default 0.01
 LOG_FLOOR = 1e-5  # dynamic_range_compression's clip value
@@ -194,18 +195,6 @@ def fold_weight_norm(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tenso
         if key.endswith(".weight_v") and key[: -len("_v")] not in folded:
             raise CheckpointError(f"HiFi-GAN checkpoint: {key} has no matching weight_g")
     return folded
-
-
-def slaney_mel_filterbank(sample_rate: int, n_fft: int, n_mels: int, fmin: float, fmax: float) -> np.ndarray:
-    """(n_mels, n_fft // 2 + 1) float32: librosa.filters.mel's defaults (Slaney mel scale,
-    area-normalised triangles), which transformers' mel_filter_bank reproduces."""
-    from transformers.audio_utils import mel_filter_bank
-
-    filters = mel_filter_bank(
-        num_frequency_bins=n_fft // 2 + 1, num_mel_filters=n_mels, min_frequency=fmin, max_frequency=fmax,
-        sampling_rate=sample_rate, norm="slaney", mel_scale="slaney",
-    )
-    return filters.T.astype(np.float32)
 
 
 class HifiganMel(nn.Module):

@@ -26,7 +26,10 @@ class WNConv1d(nn.Conv1d):
         super().__init__(*args, **kwargs)
         weight = self.weight.detach()
         del self.weight
-        self.weight_g = nn.Parameter(weight.norm(dim=(1, 2), keepdim=True))
+        # On the meta device (weights loaded next) the norm has no value to compute, and asking
+        # for it there imports torch's reference decompositions and dynamo: 1.5 s of loading.
+        norm = weight.new_empty(weight.shape[0], 1, 1) if weight.is_meta else weight.norm(dim=(1, 2), keepdim=True)
+        self.weight_g = nn.Parameter(norm)
         self.weight_v = nn.Parameter(weight)
 
     def normalized_weight(self) -> torch.Tensor:
@@ -58,7 +61,7 @@ class ConvNeXtBlock(nn.Module):
         self.pwconv1 = nn.Linear(dim, intermediate_dim)
         self.act = nn.GELU()
         self.pwconv2 = nn.Linear(intermediate_dim, dim)
-        self.gamma = nn.Parameter(layer_scale_init_value * torch.ones(dim))
+        self.gamma = nn.Parameter(torch.full((dim,), float(layer_scale_init_value)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, C, T) -> (B, C, T)"""
@@ -105,7 +108,9 @@ class ISTFT(nn.Module):
         self.padding = padding
         self.n_fft, self.hop_length, self.win_length = n_fft, hop_length, win_length
         # clone(): hann_window returns a view into a longer storage, which safetensors refuses to save.
-        self.register_buffer("window", torch.hann_window(win_length).clone())
+        # On the CPU even when the module is built on the meta device: the window is loaded
+        # next, and a meta window would go through torch's decompositions (and import dynamo).
+        self.register_buffer("window", torch.hann_window(win_length, device="cpu").clone())
 
     def forward(self, spec: torch.Tensor) -> torch.Tensor:
         """(B, n_fft // 2 + 1, T) complex -> (B, T * hop_length)"""
@@ -147,7 +152,7 @@ class ISTFTHead(nn.Module):
 
 
 def _init_weights(module: nn.Module) -> None:
-    if isinstance(module, (nn.Conv1d, nn.Linear)) and not isinstance(module, WNConv1d):
+    if isinstance(module, (nn.Conv1d, nn.Linear)) and not isinstance(module, WNConv1d) and not module.weight.is_meta:
         nn.init.trunc_normal_(module.weight, std=0.02)
         nn.init.zeros_(module.bias)
 

@@ -116,3 +116,28 @@ def test_a_saved_checkpoint_gets_the_usual_file_mode(tmp_path):
     finally:
         os.umask(mask)
     assert (tmp_path / "model.safetensors").stat().st_mode & 0o777 == 0o644
+
+
+def test_building_on_the_meta_device_initialises_nothing_and_imports_no_compiler():
+    # Initialisers on meta tensors go through torch's reference decompositions, whose first use
+    # imports dynamo (1.5-2.5 s of every model load); build_on_meta skips them. In a fresh
+    # process, since an earlier test may have imported dynamo already.
+    import subprocess
+    import sys
+
+    script = (
+        "import sys, torch\n"
+        "from maskvox.checkpoint import build_on_meta\n"
+        "from maskvox.codecs.acoustic import AcousticCodec\n"
+        "from maskvox.config import AcousticCodecConfig, S2AConfig, T2SConfig\n"
+        "from maskvox.s2a.model import S2AModel\n"
+        "from maskvox.t2s.model import T2SModel\n"
+        "models = [build_on_meta(lambda: AcousticCodec(AcousticCodecConfig())),\n"
+        "          build_on_meta(lambda: T2SModel(T2SConfig(hidden_size=64, num_layers=2, num_heads=4))),\n"
+        "          build_on_meta(lambda: S2AModel(S2AConfig(hidden_size=64, num_layers=2, num_heads=4)))]\n"
+        "assert all(p.is_meta for m in models for p in m.parameters())\n"
+        "print('torch._dynamo' in sys.modules, torch.nn.init.normal_.__name__)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split() == ["False", "normal_"]  # no dynamo, and the initialisers restored

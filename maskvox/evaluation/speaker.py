@@ -24,6 +24,7 @@ from typing import Callable, Protocol
 import numpy as np
 
 from ..errors import CheckpointError
+from ..mel import slaney_mel_filterbank
 from .errors import ScorerUnavailableError, UnknownScorerError
 
 SPEAKER_SAMPLE_RATE = 16000
@@ -59,32 +60,6 @@ VAD_MOVING_AVERAGE_WIDTH = 8
 VAD_MAX_SILENCE_WINDOWS = 6
 TARGET_DBFS = -30.0
 INT16_MAX = 2**15 - 1
-
-
-def slaney_mel_filters(sample_rate: int, n_fft: int, n_mels: int) -> np.ndarray:
-    """(n_mels, n_fft // 2 + 1) triangular filters on the Slaney mel scale, area-normalised
-    (librosa.filters.mel's defaults, from 0 Hz to Nyquist)."""
-
-    def hz_to_mel(hz):
-        hz = np.asarray(hz, dtype=np.float64)
-        linear = hz / (200.0 / 3)
-        log_part = 15.0 + np.log(np.maximum(hz, 1e-10) / 1000.0) / (np.log(6.4) / 27.0)
-        return np.where(hz >= 1000.0, log_part, linear)
-
-    def mel_to_hz(mel):
-        linear = mel * (200.0 / 3)
-        log_part = 1000.0 * np.exp((np.log(6.4) / 27.0) * (mel - 15.0))
-        return np.where(mel >= 15.0, log_part, linear)
-
-    fft_hz = np.linspace(0, sample_rate / 2, n_fft // 2 + 1)
-    edges_hz = mel_to_hz(np.linspace(hz_to_mel(0.0), hz_to_mel(sample_rate / 2), n_mels + 2))
-    widths_hz = np.diff(edges_hz)
-    to_edges = edges_hz[:, None] - fft_hz[None, :]  # (n_mels + 2, bins)
-    rising = -to_edges[:-2] / widths_hz[:-1, None]
-    falling = to_edges[2:] / widths_hz[1:, None]
-    filters = np.maximum(0.0, np.minimum(rising, falling))
-    filters *= (2.0 / (edges_hz[2:] - edges_hz[:-2]))[:, None]
-    return filters.astype(np.float32)
 
 
 def power_mel_spectrogram(wav_16k: np.ndarray, filters: np.ndarray) -> np.ndarray:
@@ -164,7 +139,7 @@ class ResemblyzerEncoder:
                                   f"(a torch file with 'model_state'): {reason}") from None
         self.lstm.to(device).eval()
         self.linear.to(device).eval()
-        self.mel_filters = slaney_mel_filters(SPEAKER_SAMPLE_RATE, MEL_WINDOW_SAMPLES, MEL_CHANNELS)
+        self.mel_filters = slaney_mel_filterbank(SPEAKER_SAMPLE_RATE, MEL_WINDOW_SAMPLES, MEL_CHANNELS)
 
     def embed(self, wav_16k: np.ndarray) -> np.ndarray:
         import torch

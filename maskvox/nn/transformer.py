@@ -256,7 +256,10 @@ def _layout(rows: list[list[list[torch.Tensor]]], flat: bool) -> tuple[list, lis
 
 def init_masked_model_weights(model: nn.Module) -> None:
     """The reference's initialisation: linear and embedding weights N(0, 0.02), biases 0,
-    padding rows 0; adaptive norms start as plain RMSNorms (scale 1)."""
+    padding rows 0; adaptive norms start as plain RMSNorms (scale 1). Nothing to do for a model
+    built on the meta device (`build_on_meta`): its weights are loaded next."""
+    if any(parameter.is_meta for parameter in model.parameters()):
+        return
     for module in model.modules():
         if isinstance(module, nn.Linear):
             nn.init.normal_(module.weight, std=0.02)
