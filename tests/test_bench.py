@@ -77,3 +77,37 @@ def test_batch_records_benchmark_times_each_size(tmp_path, capsys):
     assert [job["items"] for job in report["jobs"]] == [3, 5]
     assert all(job["per_record_ms"] > 0 and job["file_bytes"] > 0 for job in report["jobs"])
     assert report["ratio_largest_to_smallest"] > 0 and json.loads(capsys.readouterr().out) == report
+
+
+@pytest.mark.slow
+def test_gpu_check_dry_run_passes_on_the_cpu(tmp_path):
+    """What CI can check of recipes/bench/gpu_check.sh without a GPU: its steps run (the device
+    tests on the CPU, the clone benchmark at the demo's size) and it writes the one JSON."""
+    import subprocess
+
+    out = tmp_path / "gpu_check.json"
+    done = subprocess.run(["bash", "recipes/bench/gpu_check.sh", "--device", "cpu", "--dry-run", "--out", str(out)],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads(out.read_text())
+    assert report["dry_run"] and report["environment"]["device"] == "cpu"
+    assert {name: step["status"] for name, step in report["steps"].items()} == {
+        "device_tests": "passed", "benchmarks": "passed"}
+    runs = {run["run"]: run for run in report["benchmarks"]["runs"]}
+    assert set(runs) == {"reference/default/1", "fast/default/1", "fast/default/2"}
+    assert runs["fast/default/1"]["same_ids"] and all(run["total_s"] > 0 for run in runs.values())
+
+
+def test_gpu_check_without_a_gpu_says_so_and_fails(tmp_path, monkeypatch):
+    from recipes.bench import gpu_check
+
+    def refuse(command, timeout, env=None):  # the steps themselves are the dry run's test above
+        return {"status": "failed", "seconds": 0.0, "command": " ".join(command), "output_tail": ["no CUDA"]}
+
+    out = tmp_path / "gpu_check.json"
+    monkeypatch.setattr(gpu_check, "run_step", refuse)
+    assert gpu_check.main(["--device", "cuda", "--out", str(out)]) == 1
+    report = json.loads(out.read_text())
+    assert report["environment"]["cuda_available"] is False
+    assert [step["status"] for step in report["steps"].values()] == ["failed", "failed"]
+    assert "--sizes official" in report["steps"]["benchmarks"]["command"]
