@@ -48,7 +48,15 @@ class Snake1d(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # (B, C, T); the small constant keeps alpha -> 0 finite, as in the reference.
-        return x + (self.alpha + 1e-9).reciprocal() * torch.sin(self.alpha * x).pow(2)
+        scale = (self.alpha + 1e-9).reciprocal()
+        if torch.is_grad_enabled() and (x.requires_grad or self.alpha.requires_grad):
+            return x + scale * torch.sin(self.alpha * x).pow(2)
+        # Without autograd, one buffer updated in place: the same values (the same operations
+        # in the same order) with a third of the memory traffic; Snake was a quarter of the
+        # acoustic encoder's time.
+        y = torch.mul(self.alpha, x)
+        y.sin_().square_().mul_(scale)
+        return y.add_(x)
 
 
 class ConvNeXtBlock(nn.Module):

@@ -129,3 +129,15 @@ def test_readme_clone_benchmark_times_the_process_the_stages_and_the_anchors(tin
     # Pico and Piper are test dependencies (the corpus recipe speaks with them): both measured.
     assert [a["voice"] for a in report["anchors"]] == ["SVOX Pico en-US", "Piper joe"]
     assert all(a["audio_s"] > 0.3 and a["real_time_factor"] > 0 for a in report["anchors"])
+
+
+def test_acoustic_encoder_benchmark_without_a_checkout_compares_with_the_issue_figure(tmp_path, capsys):
+    from recipes.bench.acoustic_encoder import AMPHION_FIGURE_S, main as encoder_bench
+
+    out = tmp_path / "encoder.json"
+    assert encoder_bench(["--seconds", "0.2", "--repeats", "1", "--out", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert set(report["cpu_s"]) == {"maskvox"} and report["cpu_s"]["maskvox"]["min"] > 0
+    assert report["amphion_figure_s"] == AMPHION_FIGURE_S and "against the issue's figure" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match="no models/codec/amphion_codec/codec.py"):
+        encoder_bench(["--amphion", str(tmp_path), "--seconds", "0.2", "--repeats", "1", "--out", str(out)])
