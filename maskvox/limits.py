@@ -51,6 +51,8 @@ MAX_UPLOAD_BYTES = 32 * 2**20
 # A request body that is not an upload (the JSON of /v1/audio/speech).
 MAX_JSON_BYTES = 64 * 2**10
 MAX_SERVE_QUEUE = 1_024  # requests waiting behind the one generating
+MAX_SERVE_BATCH = 256  # requests gathered into one clone_batch call (--max-batch), pieces per forward (--batch-size)
+MAX_SERVE_BATCH_WAIT_MS = 1_000  # how long the first request of a batch may wait for more (--batch-wait-ms)
 
 # -- decoding presets -----------------------------------------------------------------------------
 MAX_STEPS = 500  # per stage; the reference uses 25 (high: 50)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import socket
+from pathlib import Path
 
 from ..errors import UserError
 from .common import add_decoding_arguments, add_memory_arguments, add_model_arguments, load_synthesizer, say
@@ -23,9 +25,18 @@ def add_command(commands: argparse._SubParsersAction) -> None:
                        help=f"bearer token every request but /health must carry (default: ${TOKEN_VARIABLE}, "
                             "else none)")
     serve.add_argument("--queue-size", type=int, default=8,
-                       help="requests that may wait behind the one generating; more get 503 (default: 8)")
+                       help="requests that may wait behind those generating; more get 503 (default: 8)")
+    serve.add_argument("--max-batch", type=int, default=8,
+                       help="speech/clone requests generated together in one batch (default: 8; 1: one at a time)")
+    serve.add_argument("--batch-wait-ms", type=float, default=5.0,
+                       help="how long a request waits for others to batch with (default: 5)")
     serve.add_argument("--batch-size", type=int, default=8,
-                       help="pieces of a long text generated together (default: 8)")
+                       help="pieces (of one long text, or of a batch's requests) per forward pass (default: 8)")
+    serve.add_argument("--engine", choices=["local", "ray"], default="local",
+                       help="local: this process (default); ray: a Ray Serve deployment (needs the `serve` extra)")
+    serve.add_argument("--ray-config", metavar="FILE",
+                       help="--engine ray: replicas, CPUs/GPUs per replica, autoscaling (.yaml or .json; "
+                            "see maskvox/serve/ray_app.py)")
     add_decoding_arguments(serve, "fast, default (the reference's steps) or high; or a .yaml/.json of preset fields")
     add_memory_arguments(serve)
     add_model_arguments(serve)
@@ -37,13 +48,41 @@ def run(args: argparse.Namespace) -> None:
     from ..serve.voices import VoiceRegistry
 
     settings = ServeSettings(token=args.token or os.environ.get(TOKEN_VARIABLE) or None,
-                             queue_size=args.queue_size, batch_size=args.batch_size)
+                             queue_size=args.queue_size, batch_size=args.batch_size, max_batch=args.max_batch,
+                             batch_wait_ms=args.batch_wait_ms)
     voices = VoiceRegistry(args.voices)
+    if args.ray_config and args.engine != "ray":
+        raise UserError("--ray-config needs --engine ray")
+    if args.engine == "ray":
+        return run_ray(args, settings, voices)
     sock = bind(args.host, args.port)  # a taken port fails before the models load
     synthesizer = load_synthesizer(args, "fast")
     serve_forever(synthesizer, voices, settings, sock, quiet=args.quiet,
                   announce=lambda url: say(args, f"maskvox serve: listening on {url} "
                                                  f"({len(voices.names())} voice(s); Ctrl-C stops)"))
+
+
+def run_ray(args: argparse.Namespace, settings, voices) -> None:
+    """The same app on Ray Serve: each replica loads the models itself (load_from_args)."""
+    try:
+        from ..serve.ray_app import RayServeConfig, run_on_ray
+    except ImportError as err:
+        raise UserError(f"--engine ray needs Ray Serve: pip install -c constraints.txt 'maskvox[serve,ray]' "
+                        f"({err})") from None
+    config = RayServeConfig.load(args.ray_config) if args.ray_config else RayServeConfig()
+    if args.model and Path(args.model).exists():  # replicas may start in another folder
+        args.model = str(Path(args.model).resolve())
+    with bind(args.host, args.port) as sock:  # a taken port fails before Ray starts (0: a free one, chosen now)
+        port = sock.getsockname()[1]
+    folder = None if voices.folder is None else str(voices.folder.resolve())
+    run_on_ray(functools.partial(load_from_args, args), folder, settings, config, args.host, port,
+               announce=lambda url: say(args, f"maskvox serve: Ray Serve listening on {url} "
+                                              f"({len(voices.names())} voice(s); Ctrl-C stops)"))
+
+
+def load_from_args(args: argparse.Namespace):
+    """The Synthesizer the flags describe (in a Ray replica: module-level, so it pickles)."""
+    return load_synthesizer(args, "fast")
 
 
 def bind(host: str, port: int) -> socket.socket:

@@ -4,7 +4,8 @@ returning results with `audio`, `sample_rate` and `seed`).
     GET  /health            liveness and the queue (no token needed)
     GET  /voices            the registered voices
     POST /v1/audio/speech   OpenAI's speech endpoint: JSON {model, input, voice, response_format, speed}
-                            (+ maskvox's `seed` and `language`); the audio bytes
+                            (+ maskvox's `seed`, `language` and `stream`); the audio bytes, or with
+                            `"stream": true` chunked wav/pcm sentence by sentence (stream.py)
     POST /v1/clone          multipart: prompt (file), prompt_text, text, language, seed, ...; the audio bytes
     POST /v1/convert        multipart: source (file), prompt (file), prompt_text, ...; the source's words in the
                             prompt's voice, exactly as long as the source
@@ -13,16 +14,20 @@ returning results with `audio`, `sample_rate` and `seed`).
 
 Each answer's seed is in the `X-Maskvox-Seed` header: the same request with that seed gives the
 same bytes (each request is one `clone_batch` item, or one convert or edit, and their results do
-not depend on what ran before).
+not depend on what ran before or on the other items of its batch: worker.py batches clone
+requests that arrive together).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import logging
+import secrets
 from typing import Callable, Literal, Protocol, Sequence
 
 from fastapi import Depends, FastAPI, File, Form, UploadFile
-from fastapi.responses import Response
+from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..audio import audio_bytes
@@ -32,9 +37,12 @@ from ..request import CloneRequest, check_seed
 from .errors import ApiError, install_error_handlers
 from .guards import BodyLimit, bearer_check
 from .settings import ServeSettings
+from .stream import STREAM_FORMATS, sentence_requests, wav_stream_header
 from .uploads import read_recording_upload, read_upload
 from .voices import UnknownVoiceError, VoiceRegistry
-from .worker import Worker
+from .worker import Job, Worker
+
+log = logging.getLogger("maskvox.serve")
 
 AudioFormat = Literal["wav", "flac", "pcm"]
 MEDIA_TYPES = {"wav": "audio/wav", "flac": "audio/flac", "pcm": "audio/pcm"}  # pcm: 16-bit LE mono, no header
@@ -45,7 +53,8 @@ UPLOADS = {"/v1/clone": 1, "/v1/edit": 1, "/v1/convert": 2}  # path -> files a r
 class Engine(Protocol):
     """What the app calls (the Synthesizer's methods): results with `audio`, `sample_rate`, `seed`."""
 
-    def clone_batch(self, requests: Sequence[CloneRequest], batch_size: int = 8) -> list: ...
+    def clone_batch(self, requests: Sequence[CloneRequest], batch_size: int = 8, return_errors: bool = False) -> list:
+        ...
 
     def convert(self, source, prompt, prompt_text: str = "", language: str = "en", seed: int | None = None,
                 source_pitch_shift: float = 0.0, batch_size: int = 8): ...
@@ -68,12 +77,30 @@ class SpeechRequest(BaseModel):
     speed: float = 1.0
     seed: int | None = None  # maskvox: a repeatable answer
     language: str | None = Field(None, max_length=16)  # maskvox: the input's language (default: the voice's)
+    stream: bool = False  # maskvox: chunked audio, sentence by sentence (wav or pcm)
+
+
+class EndingStreamingResponse(StreamingResponse):
+    """A StreamingResponse that calls `ended()` once it is over, however it ends: sent whole,
+    failed, or its client gone (even before the first chunk, when the body's own `finally`
+    would never run)."""
+
+    def __init__(self, content, ended: Callable[[], None], **kwargs):
+        super().__init__(content, **kwargs)
+        self.ended = ended
+
+    async def __call__(self, scope, receive, send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self.ended()
 
 
 def create_app(engine: Engine, voices: VoiceRegistry | None = None, settings: ServeSettings | None = None) -> FastAPI:
     settings = settings or ServeSettings()
     voices = voices or VoiceRegistry(None)
-    worker = Worker(settings.queue_size, settings.retry_after_seconds)
+    worker = Worker(engine, settings.queue_size, settings.batch_size, settings.max_batch,
+                    settings.batch_wait_ms / 1000, settings.retry_after_seconds)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI):
@@ -88,18 +115,64 @@ def create_app(engine: Engine, voices: VoiceRegistry | None = None, settings: Se
                        if path in UPLOADS else settings.max_json_bytes)
     authorized = [Depends(bearer_check(settings.token))]
 
-    async def answer(run: Callable[[], object], response_format: str) -> Response:
-        """`run()` on the worker (a result with audio, sample_rate, seed), encoded there too."""
-        def work() -> tuple[bytes, int]:
-            result = run()
-            return audio_bytes(result.audio, result.sample_rate, response_format), result.seed
+    def encoder(response_format: str) -> Callable[[object], tuple[bytes, int, int]]:
+        """A result (audio, sample_rate, seed) -> (its bytes, sample_rate, seed), run on the worker."""
+        return lambda result: (audio_bytes(result.audio, result.sample_rate, response_format), result.sample_rate,
+                               result.seed)
 
-        audio, seed = await worker.run(work)
+    def audio_response(encoded: tuple[bytes, int, int], response_format: str) -> Response:
+        audio, _, seed = encoded
         return Response(audio, media_type=MEDIA_TYPES[response_format], headers={"X-Maskvox-Seed": str(seed)})
 
+    async def answer(run: Callable[[], object], response_format: str) -> Response:
+        """`run()` alone on the worker (a result with audio, sample_rate, seed), encoded there too."""
+        return audio_response(await worker.run(run, encoder(response_format)), response_format)
+
     async def generate(request: CloneRequest, response_format: str) -> Response:
-        return await answer(lambda: engine.clone_batch([request], batch_size=settings.batch_size)[0],
-                            response_format)
+        """One clone request, batched with those that arrive with it."""
+        return audio_response(await worker.generate(request, encoder(response_format)), response_format)
+
+    async def stream(request: CloneRequest, response_format: str) -> StreamingResponse:
+        """The request sentence by sentence (stream.py). The stream holds one place in the queue for
+        its life (a full queue is a 503 before any byte); its sentences go through the worker one
+        after another, each batched with whatever else is waiting. The first sentence is generated
+        before the answer starts, so a bad request is still a 4xx; an error after that ends the
+        stream early (the connection closes without the final chunk: the client sees an incomplete
+        body, never wrong audio)."""
+        if response_format not in STREAM_FORMATS:
+            raise UserError(f"stream: {response_format} cannot be streamed; use wav or pcm")
+        seed = request.seed if request.seed is not None else secrets.randbelow(2**31)
+        check_seed(seed)
+        parts = sentence_requests(request, seed)
+        encode = encoder("pcm")
+        worker.take_place()
+        jobs = [Job(encode, request=parts[0], owns_place=False)]  # the sentences share the stream's place
+
+        def ended() -> None:
+            """Free the stream's place once its last sentence's work has ended too (a client that
+            hangs up mid-sentence frees it only then; a sentence not started is cancelled)."""
+            jobs[-1].future.add_done_callback(lambda _: worker.free_place())
+
+        try:
+            first = await asyncio.wrap_future(worker.submit(jobs[0]))
+        except BaseException:
+            ended()
+            raise
+
+        async def chunks():
+            try:
+                audio, rate, _ = first
+                yield (wav_stream_header(rate) if response_format == "wav" else b"") + audio
+                for part in parts[1:]:
+                    jobs.append(Job(encode, request=part, owns_place=False))
+                    audio, _, _ = await asyncio.wrap_future(worker.submit(jobs[-1]))
+                    yield audio
+            except Exception:
+                log.exception("a stream failed after it began")
+                raise
+
+        return EndingStreamingResponse(chunks(), ended, media_type=MEDIA_TYPES[response_format],
+                                       headers={"X-Maskvox-Seed": str(seed), "X-Maskvox-Sentences": str(len(parts))})
 
     async def upload(file: UploadFile, name: str, recording: bool = False):
         data = await file.read(settings.max_upload_bytes + 1)
@@ -124,6 +197,8 @@ def create_app(engine: Engine, voices: VoiceRegistry | None = None, settings: Se
             raise ApiError(404, str(err)) from None
         request = CloneRequest(str(voice.prompt), voice.transcript, body.input, body.language or voice.language,
                                voice.language, speed=body.speed, seed=body.seed)
+        if body.stream:
+            return await stream(request, body.response_format)
         return await generate(request, body.response_format)
 
     @app.post("/v1/clone", dependencies=authorized)
