@@ -125,6 +125,9 @@ class T2SConfig:
     # Rows of the phone table (ids 0-362 used by the official vocabulary, 1023 = padding);
     # more only when fine-tuning for a language with more phones.
     phone_vocab_size: int = 1024
+    # Alignment help (t2s/progress.py), a demo option: each phone and frame also gets where it
+    # lies in its sequence. Off in the official layout (no extra weights).
+    progress_embedding: bool = False
 
 
 @dataclass

@@ -20,6 +20,8 @@ from maskvox.errors import ConfigError
 from maskvox.nn import MaskedTransformer, draw_mask, init_masked_model_weights, masked_prediction_loss
 from maskvox.sampling import SamplerSettings, guided_target_embeddings, make_sampler, reference_guided, stack_equal
 
+from .progress import ProgressEmbedding
+
 PHONE_PAD = 1023  # the official padding id of the phone vocabulary
 
 
@@ -42,12 +44,20 @@ class T2SModel(nn.Module):
         self.phone_emb = nn.Embedding(cfg.phone_vocab_size, hidden, padding_idx=PHONE_PAD)
         self.diff_estimator = MaskedTransformer(hidden, cfg.num_heads, cfg.num_layers)
         init_masked_model_weights(self)
+        # After the initialisation above, which would overwrite its zeros.
+        self.progress = ProgressEmbedding(hidden) if cfg.progress_embedding else None
 
     # -- inputs ---------------------------------------------------------------------------
 
     def phone_prefix(self, phone_ids: torch.Tensor) -> torch.Tensor:
-        """(..., L) phone ids -> (..., L, C) through the condition MLP."""
-        return self.diff_estimator.cond_mlp(self.phone_emb(phone_ids))
+        """(..., L) phone ids -> (..., L, C) through the condition MLP (+ where each phone lies)."""
+        x = self.diff_estimator.cond_mlp(self.phone_emb(phone_ids))
+        return x if self.progress is None else x + self.progress(phone_ids.shape[-1])
+
+    def frame_progress(self, total: int, start: int = 0, count: int | None = None) -> torch.Tensor | float:
+        """Where frames start .. start + count lie among `total` semantic frames (prompt and
+        target together): (count, C), or 0 without alignment help."""
+        return 0.0 if self.progress is None else self.progress(total, start, count)
 
     def target_input(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """The mask embedding where `mask` (True = masked), else the id's embedding."""
@@ -57,13 +67,16 @@ class T2SModel(nn.Module):
 
     def conditional_embeddings(self, phone_ids, prompt_ids, ids, mask, t: torch.Tensor) -> torch.Tensor:
         """phones (B, L), prompt (B, P), target ids/mask (B, T), t (B,) -> target embeddings (B, T, C)."""
-        prefix = torch.cat([self.phone_prefix(phone_ids), self.cond_emb(prompt_ids)], dim=1)
-        x = torch.cat([prefix, self.target_input(ids, mask)], dim=1)
+        total = prompt_ids.shape[1] + ids.shape[1]
+        prompt = self.cond_emb(prompt_ids) + self.frame_progress(total, 0, prompt_ids.shape[1])
+        prefix = torch.cat([self.phone_prefix(phone_ids), prompt], dim=1)
+        target = self.target_input(ids, mask) + self.frame_progress(total, prompt_ids.shape[1])
+        x = torch.cat([prefix, target], dim=1)
         return self.diff_estimator(x, t)[:, prefix.shape[1] :]
 
     def unconditional_embeddings(self, ids, mask, t: torch.Tensor) -> torch.Tensor:
         """The target alone: no phones, no prompt."""
-        return self.diff_estimator(self.target_input(ids, mask), t)
+        return self.diff_estimator(self.target_input(ids, mask) + self.frame_progress(ids.shape[1]), t)
 
     # -- generation ---------------------------------------------------------------------------
 
@@ -116,11 +129,16 @@ class T2SModel(nn.Module):
 
     def fast_predictor(self, phone_ids, prompt_ids, lengths, settings: SamplerSettings):
         """predict(ids, mask, t) -> logits, both CFG passes of every item in one forward."""
-        contexts = [[self.phone_prefix(p), self.cond_emb(q)] for p, q in zip(phone_ids, prompt_ids)]
+        totals = [len(q) + n for q, n in zip(prompt_ids, lengths)]
+        contexts = [[self.phone_prefix(p), self.cond_emb(q) + self.frame_progress(total, 0, len(q))]
+                    for p, q, total in zip(phone_ids, prompt_ids, totals)]
+        # (The unconditional pass shares the target's input, so it sees the fractions of the
+        # whole sequence too, where training showed it those of the target alone.)
+        progress = [self.frame_progress(total, len(q)) for q, total in zip(prompt_ids, totals)]
 
         def predict(ids, mask, t):
             target = self.target_input(ids, mask)
-            targets = [target[b, :n] for b, n in enumerate(lengths)]
+            targets = [target[b, :n] + progress[b] for b, n in enumerate(lengths)]
             return self.to_logit(guided_target_embeddings(self.diff_estimator, contexts, targets, t, settings))
 
         return predict
@@ -141,7 +159,8 @@ class T2SModel(nn.Module):
         for phones, semantic in zip(batch.phones, batch.semantic):
             draw = draw_mask(len(semantic), self.cfg.cfg_scale, span_ratio, floor=0.2, max_prompt=0.4)
             prefix = [] if draw.unconditional else [self.phone_prefix(phones)]
-            rows.append(prefix + [self.target_input(semantic, draw.mask.to(semantic.device))])
+            target = self.target_input(semantic, draw.mask.to(semantic.device)) + self.frame_progress(len(semantic))
+            rows.append(prefix + [target])
             draws.append(draw)
         return masked_prediction_loss(self.diff_estimator, self.to_logit, rows, draws, batch.semantic)
 

@@ -131,6 +131,7 @@ def test_readme_clone_benchmark_times_the_process_the_stages_and_the_anchors(tin
     assert all(a["audio_s"] > 0.3 and a["real_time_factor"] > 0 for a in report["anchors"])
 
 
+@pytest.mark.slow
 def test_acoustic_encoder_benchmark_without_a_checkout_compares_with_the_issue_figure(tmp_path, capsys):
     from recipes.bench.acoustic_encoder import AMPHION_FIGURE_S, main as encoder_bench
 

@@ -118,6 +118,7 @@ def test_a_saved_checkpoint_gets_the_usual_file_mode(tmp_path):
     assert (tmp_path / "model.safetensors").stat().st_mode & 0o777 == 0o644
 
 
+@pytest.mark.slow
 def test_building_on_the_meta_device_initialises_nothing_and_imports_no_compiler():
     # Initialisers on meta tensors go through torch's reference decompositions, whose first use
     # imports dynamo (1.5-2.5 s of every model load); build_on_meta skips them. In a fresh

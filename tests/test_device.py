@@ -53,6 +53,7 @@ def test_the_codec_round_trip_on_the_device_matches_the_cpu(tiny_full_model, dev
     np.testing.assert_allclose(decoded_here, decoded_cpu, atol=1e-4)
 
 
+@pytest.mark.slow
 def test_t2s_and_s2a_losses_on_the_device_match_the_cpu(on_device, on_cpu):
     # The training objective in eval mode: the same masks (drawn on the CPU from one seed), so
     # the device's forward passes must give the CPU's loss (fp32, relative 1e-4).
@@ -76,6 +77,7 @@ def test_t2s_and_s2a_losses_on_the_device_match_the_cpu(on_device, on_cpu):
     assert here.audio.shape == (ACOUSTIC_RATE,) and np.isfinite(here.audio).all()
 
 
+@pytest.mark.slow
 def test_a_batch_on_the_device_gives_each_item_what_it_gives_alone(on_device):
     requests = [request(seed, text) for seed, text in ((1, "Hello there."), (2, "A longer sentence to say."),
                                                      (3, "Short."))]
@@ -85,6 +87,7 @@ def test_a_batch_on_the_device_gives_each_item_what_it_gives_alone(on_device):
         np.testing.assert_array_equal(result.audio, alone.audio)
 
 
+@pytest.mark.slow
 def test_the_default_precision_is_finite_and_the_right_length(tiny_full_model, device):
     synth = Synthesizer.from_pretrained(tiny_full_model, device=device)  # auto: bf16 on a GPU that has it
     expected = torch.bfloat16 if device.startswith("cuda") and torch.cuda.is_bf16_supported() else torch.float32

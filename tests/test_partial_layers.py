@@ -52,6 +52,7 @@ def test_heldout_figures_score_each_layer_the_model_predicts(tmp_path):
         model(collate([items[0]]), 0.0, 4)
 
 
+@pytest.mark.slow
 def test_a_four_layer_s2a_clones_and_converts_at_the_requested_length(tmp_path):
     folder = tiny_full_model_folder(tmp_path / "model", s2a_layers=4)
     synth = Synthesizer.from_pretrained(folder, device="cpu")

@@ -47,6 +47,10 @@ class TokenOptimConfig:
     weight_decay: float = 0.01
     warmup_steps: int = 4000  # then lr * sqrt(warmup / step)
     grad_clip: float = 1.0
+    # A run that starts from another's weights (finetune.init_from) can continue its decay:
+    # lr * min(step / warmup, sqrt(warmup / (step + schedule_offset))), so the fresh optimizer
+    # warms up to the rate the other run had reached instead of to the peak.
+    schedule_offset: int = 0
 
 
 @dataclass
@@ -55,10 +59,10 @@ class FineTuneConfig:
     new_phone_ids: list[int] = field(default_factory=list)  # T2S: rows to initialise for new phones
 
 
-def warmup_inverse_sqrt(warmup_steps: int) -> Callable[[int], float]:
+def warmup_inverse_sqrt(warmup_steps: int, offset: int = 0) -> Callable[[int], float]:
     def factor(step: int) -> float:
         step = max(step, 1)
-        return min(step / max(warmup_steps, 1), (max(warmup_steps, 1) / step) ** 0.5)
+        return min(step / max(warmup_steps, 1), (max(warmup_steps, 1) / (step + offset)) ** 0.5)
 
     return factor
 
@@ -66,7 +70,8 @@ def warmup_inverse_sqrt(warmup_steps: int) -> Callable[[int], float]:
 def warmup_adamw(parameters, optim: TokenOptimConfig):
     """The optimizer and scheduler `optim` describes."""
     optimizer = torch.optim.AdamW(parameters, lr=optim.lr, betas=tuple(optim.betas), weight_decay=optim.weight_decay)
-    return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_inverse_sqrt(optim.warmup_steps))
+    schedule = warmup_inverse_sqrt(optim.warmup_steps, optim.schedule_offset)
+    return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
 
 
 def load_initial_weights(model: nn.Module, location: str, module_name: str, adapt=None) -> None:

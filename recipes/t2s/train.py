@@ -68,8 +68,14 @@ def collate(pairs) -> dict:
 def build_model(cfg: T2STrainConfig, run: TrainingRun) -> T2SModel:
     model = T2SModel(cfg.model)
     if cfg.finetune.init_from and not run.checkpoints():
-        grow = lambda state: grow_phone_table(state, cfg.model.phone_vocab_size)  # noqa: E731
-        load_initial_weights(model, cfg.finetune.init_from, "t2s", adapt=grow)
+        # A model with alignment help (model.progress_embedding) may start from one without it:
+        # its progress layer keeps its zeros, so it starts exactly where that model stood.
+        fresh = {key: value for key, value in model.state_dict().items() if key.startswith("progress.")}
+
+        def adapt(state):
+            return {**fresh, **grow_phone_table(state, cfg.model.phone_vocab_size)}
+
+        load_initial_weights(model, cfg.finetune.init_from, "t2s", adapt=adapt)
         if cfg.finetune.new_phone_ids:
             model.init_new_phones(cfg.finetune.new_phone_ids)
     return model
