@@ -156,3 +156,44 @@ def test_the_clone_table_reads_one_voice_without_a_comparison():
                "speakers": {"own_prompt_mean": 0.7, "other_voices_mean": None, "clones_closer_to_own_prompt": None,
                             "clones": 2}}
     assert "0.700 to their own prompt (one voice: no other to compare)" in format_table(results)
+
+
+def test_milestone_eval_records_where_each_run_stood_and_the_figures(tmp_path, monkeypatch):
+    from recipes.demo import milestone_eval
+
+    for name, steps in (("t2s", [(50, 0.1), (100, 0.2)]), ("s2a", [(50, 0.05)])):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "log.jsonl").write_text(
+            "".join(json.dumps({"step": s, "cpu_hours": h, "train/loss": 1.0}) + "\n" for s, h in steps))
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "config.json").write_text("{}")
+    convert = {"summary": {"0": {"wer_output_mean": 0.5, "wer_source_mean": 0.1, "similarity_prompt_mean": 0.7,
+                                 "similarity_source_mean": 0.6}}}
+    clone = {"clone": {"wer_mean_per_utterance": 0.4, "similarity_mean": 0.65},
+             "recordings": {"wer_mean_per_utterance": 0.05}, "speakers": {"clones_closer_to_own_prompt": 5, "clones": 6}}
+
+    def fake(results):  # the evaluators write results.json into their --out
+        def run(argv):
+            out = tmp_path / argv[argv.index("--out") + 1]
+            out.mkdir(parents=True, exist_ok=True)
+            (out / "results.json").write_text(json.dumps(results))
+            assert argv[argv.index("--model") + 1] == str(tmp_path / "snaps" / "m1")  # the copy is scored
+            return 0
+        return run
+
+    from recipes.convert import evaluate as convert_evaluation
+    from recipes.demo import evaluate as clone_evaluation
+
+    monkeypatch.setattr(convert_evaluation, "main", fake(convert))
+    monkeypatch.setattr(clone_evaluation, "main", fake(clone))
+    curve = tmp_path / "eval.jsonl"
+    assert milestone_eval.main(["--model", str(model), "--snapshot", str(tmp_path / "snaps" / "m1"),
+                                "--run", f"t2s={tmp_path / 't2s'}", "--run", f"s2a={tmp_path / 's2a'}",
+                                "--curve", str(curve), "--quiet"]) == 0
+    assert (tmp_path / "snaps" / "m1" / "config.json").is_file()
+    record = json.loads(curve.read_text())
+    assert record["snapshot"] == "m1" and record["runs"] == {"t2s": {"step": 100, "cpu_hours": 0.2},
+                                                             "s2a": {"step": 50, "cpu_hours": 0.05}}
+    assert record["convert_wer"] == 0.5 and record["clone_wer"] == 0.4 and record["clones_closer_to_own_prompt"] == 5
+    assert milestone_eval.main(["--snapshot", str(tmp_path / "x"), "--run", "t2s=/nowhere", "--curve", str(curve)]) == 2
