@@ -6,7 +6,6 @@ what reached it. The slow tests put the real pipeline (tiny random models) behin
 start uvicorn on a real socket."""
 
 import asyncio
-import contextlib
 import io
 import json
 import shutil
@@ -486,24 +485,11 @@ def test_a_bad_request_in_a_batch_is_its_own_400_and_the_others_are_answered(voi
 
 # -- streaming ------------------------------------------------------------------------------------
 
-@contextlib.contextmanager
 def running_server(app):
     """The app on uvicorn on 127.0.0.1 (a free port), in a thread; yields its base URL."""
-    import uvicorn
+    from maskvox.commands.serve import serving_in_thread
 
-    from maskvox.commands.serve import bind
-
-    sock = bind("127.0.0.1", 0)  # listening already: a request waits in its backlog until uvicorn runs
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(WAIT)
-        sock.close()
-    assert not thread.is_alive()
+    return serving_in_thread(app, join_seconds=WAIT)
 
 
 def test_sentences_are_cut_at_sentence_ends_and_punctuation_alone_joins_the_one_before():

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import os
 import socket
+import threading
 from pathlib import Path
 
 from ..errors import UserError
@@ -98,6 +100,26 @@ def bind(host: str, port: int) -> socket.socket:
     except OSError as err:
         raise UserError(f"cannot listen on {host}:{port}: {err.strerror or err}") from None
     return sock
+
+
+@contextlib.contextmanager
+def serving_in_thread(app, host: str = "127.0.0.1", join_seconds: float = 60.0):
+    """`app` on uvicorn at `host` on a free port, in a thread (tests, benchmarks); yields its
+    base URL and stops the server when the block ends."""
+    import uvicorn
+
+    sock = bind(host, 0)  # listening already: a request waits in its backlog until uvicorn runs
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        yield f"http://{host}:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(join_seconds)
+        sock.close()
+    if thread.is_alive():
+        raise RuntimeError("the server thread did not stop")
 
 
 def serve_forever(engine, voices, settings, sock: socket.socket, quiet: bool = False, announce=None) -> None:

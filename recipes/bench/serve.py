@@ -25,12 +25,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -66,23 +64,11 @@ def voices_folder(scratch: Path) -> Path:
     return folder
 
 
-@contextlib.contextmanager
 def running(app):
     """The app on uvicorn on 127.0.0.1 (a free port), in a thread; yields its URL."""
-    import uvicorn
+    from maskvox.commands.serve import serving_in_thread
 
-    from maskvox.commands.serve import bind
-
-    sock = bind("127.0.0.1", 0)
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(60)
-        sock.close()
+    return serving_in_thread(app)
 
 
 def body(index: int, **fields) -> dict:
