@@ -161,8 +161,9 @@ def test_the_clone_table_reads_one_voice_without_a_comparison():
 def test_milestone_eval_records_where_each_run_stood_and_the_figures(tmp_path, monkeypatch):
     from recipes.demo import milestone_eval
 
-    for name, steps in (("t2s", [(50, 0.1), (100, 0.2)]), ("s2a", [(50, 0.05)])):
-        (tmp_path / name).mkdir()
+    for name, steps in (("t2s", [(50, 0.1), (100, 0.2), (150, 0.3)]), ("s2a", [(50, 0.05)])):
+        (tmp_path / name / "checkpoints" / "step_50").mkdir(parents=True)
+        (tmp_path / name / "checkpoints" / ("step_100" if name == "t2s" else "step_50")).mkdir(exist_ok=True)
         (tmp_path / name / "log.jsonl").write_text(
             "".join(json.dumps({"step": s, "cpu_hours": h, "train/loss": 1.0}) + "\n" for s, h in steps))
     model = tmp_path / "model"

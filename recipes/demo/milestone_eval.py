@@ -34,15 +34,18 @@ VOICES = ["flite_slt", "pico_en_GB", "librivox_austen"]
 
 
 def run_positions(runs: list[str]) -> dict:
-    """name -> {step, cpu_hours} of each NAME=EXPERIMENT_FOLDER's last logged record."""
+    """name -> {step, cpu_hours} of each NAME=EXPERIMENT_FOLDER's last checkpoint (what it
+    exported last), the CPU-hours from its log."""
     found = {}
     for run in runs:
         name, _, folder = run.partition("=")
         log = Path(folder) / "log.jsonl"
-        if not name or not log.is_file():
-            raise UserError(f"--run {run!r}: expected NAME=EXPERIMENT_FOLDER with a log.jsonl")
-        last = read_log(log)[-1]
-        found[name] = {"step": last["step"], "cpu_hours": last.get("cpu_hours")}
+        saved = [int(path.name.removeprefix("step_")) for path in Path(folder).glob("checkpoints/step_*")]
+        if not name or not log.is_file() or not saved:
+            raise UserError(f"--run {run!r}: expected NAME=EXPERIMENT_FOLDER with a log.jsonl and checkpoints")
+        step = max(saved)
+        logged = [record for record in read_log(log) if record["step"] <= step] or read_log(log)[:1]
+        found[name] = {"step": step, "cpu_hours": logged[-1].get("cpu_hours")}
     return found
 
 
