@@ -185,9 +185,11 @@ class S2AModel(nn.Module):
 
     # -- training objective -------------------------------------------------------------------
 
-    def forward(self, batch: S2ABatch | dict, span_ratio: float = 0.0, layer: int | None = None) -> dict[str, torch.Tensor]:
+    def forward(self, batch: S2ABatch | dict, span_ratio: float = 0.0, layer: int | None = None,
+                soft_targets: torch.Tensor | None = None, soft_weight: float = 0.0) -> dict[str, torch.Tensor]:
         """The training loss (`masked_loss`); a dict batch holds the fields of S2ABatch."""
-        return self.masked_loss(batch if isinstance(batch, S2ABatch) else S2ABatch(**batch), span_ratio, layer)
+        batch = batch if isinstance(batch, S2ABatch) else S2ABatch(**batch)
+        return self.masked_loss(batch, span_ratio, layer, soft_targets, soft_weight)
 
     def layer_weights(self) -> torch.Tensor:
         """The reference's "linear" schedule: layer l drawn with weight (num_quantizer - l'),
@@ -196,12 +198,14 @@ class S2AModel(nn.Module):
         weights = [0.0] * self.first_layer + [float(n - i) for i in range(n - self.first_layer)]
         return torch.tensor(weights) / sum(weights)
 
-    def masked_loss(self, batch: S2ABatch, span_ratio: float = 0.0, layer: int | None = None) -> dict[str, torch.Tensor]:
+    def masked_loss(self, batch: S2ABatch, span_ratio: float = 0.0, layer: int | None = None,
+                    soft_targets: torch.Tensor | None = None, soft_weight: float = 0.0) -> dict[str, torch.Tensor]:
         """One layer per batch (`layer_weights`, or `layer` when given: held-out figures per
         layer); per item the reference's mask (probability sin(t pi/2), a visible prefix prompt
         of up to T/2 frames carrying all its layers, no prompt with probability cfg_scale) or, with
         probability `span_ratio`, a middle span with context on both sides. Lower layers are
-        given; upper layers are masked outside the context."""
+        given; upper layers are masked outside the context. `soft_targets` (num_quantizer, K, K)
+        with `soft_weight`: the codes near each label learnt too (`masked_prediction_loss`)."""
         if layer is None:
             layer = int(torch.multinomial(self.layer_weights(), 1))
         elif not self.first_layer <= layer < self.num_quantizer:
@@ -212,7 +216,9 @@ class S2AModel(nn.Module):
             rows.append([self._training_input(semantic, acoustic, draw, layer)])
             draws.append(draw)
         labels = [acoustic[:, layer] for acoustic in batch.acoustic]
-        outputs = masked_prediction_loss(self.diff_estimator, self.to_logits[layer], rows, draws, labels)
+        soft = None if soft_targets is None else soft_targets[layer]
+        outputs = masked_prediction_loss(self.diff_estimator, self.to_logits[layer], rows, draws, labels, soft,
+                                         soft_weight)
         return {**outputs, "layer": torch.tensor(float(layer))}
 
     def _training_input(self, semantic, acoustic, draw, layer: int) -> torch.Tensor:

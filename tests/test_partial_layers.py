@@ -66,3 +66,30 @@ def test_a_four_layer_s2a_clones_and_converts_at_the_requested_length(tmp_path):
     source = first[0].audio
     converted = synth.convert((source, ACOUSTIC_RATE), str(EXAMPLE_PROMPT), prompt_text, seed=1)
     assert converted.audio.shape == source.shape
+
+
+def test_soft_targets_peak_at_the_label_and_spread_over_its_neighbours():
+    from recipes.s2a.soft_targets import soft_targets
+
+    vectors = torch.tensor([[0.0], [1.0], [2.0], [10.0]])
+    targets = soft_targets(vectors, neighbours=1)
+    torch.testing.assert_close(targets.sum(1), torch.ones(4))
+    assert torch.equal(targets.argmax(1), torch.arange(4))
+    assert targets[1, 0] == pytest.approx(float(targets[1, 2])) and targets[1, 0] > 100 * targets[1, 3]
+
+
+def test_the_soft_term_changes_the_loss_but_not_the_accuracy(tmp_path):
+    torch.manual_seed(0)
+    model = S2AModel(S2AConfig(num_quantizer=4, predict_layer_1=True, **SMALL))
+    items = spread_subset(AlignedCrops(TokenCorpus(synthetic_token_shards(tmp_path)), 50, 4), 4)
+    batch = collate([items[i] for i in range(4)])
+    uniform = torch.full((4, 1024, 1024), 1 / 1024)
+    outputs = []
+    for soft, weight in ((None, 0.0), (uniform, 0.5), (torch.eye(1024).expand(4, -1, -1), 0.5)):
+        torch.manual_seed(1)
+        with torch.no_grad():
+            outputs.append(model(batch, 0.0, 0, soft, weight))
+    plain, spread, one_hot = outputs
+    assert float(spread["accuracy"]) == float(plain["accuracy"])
+    assert float(spread["loss"]) != pytest.approx(float(plain["loss"]))
+    assert float(one_hot["loss"]) == pytest.approx(float(plain["loss"]), rel=1e-5)  # one-hot rows: the label itself

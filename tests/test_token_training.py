@@ -178,3 +178,12 @@ def test_the_ema_follows_the_model_closely_at_first_then_with_its_decay():
     late = [torch.zeros(3)]
     update(late, current, torch.tensor(100_000))
     assert torch.allclose(late[0], torch.full((3,), 0.001))  # then the configured 0.999
+
+
+@pytest.mark.slow
+def test_s2a_trains_with_soft_targets_from_a_codec_and_refuses_them_without_one(shards, tiny_model, tmp_path):
+    exp = tmp_path / "soft"
+    assert s2a_main(recipe_args("s2a", shards, exp, "run.max_steps=4", "run.log_every=2", "run.save_every=4",
+                                "soft.weight=0.5", f"soft.codec={tiny_model}")) == 0
+    assert [r["step"] for r in read_log(exp / "log.jsonl")] == [2, 4]
+    assert s2a_main(recipe_args("s2a", shards, tmp_path / "refused", "soft.weight=0.5")) == 2

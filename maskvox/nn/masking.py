@@ -49,9 +49,12 @@ def draw_mask(length: int, drop_probability: float, span_ratio: float, floor: fl
     return MaskDraw(t, mask, context, unconditional)
 
 
-def masked_prediction_loss(backbone, head, rows, draws: list[MaskDraw], labels: list[torch.Tensor]) -> dict:
+def masked_prediction_loss(backbone, head, rows, draws: list[MaskDraw], labels: list[torch.Tensor],
+                           soft_targets: torch.Tensor | None = None, soft_weight: float = 0.0) -> dict:
     """Cross-entropy and accuracy over the masked frames of a batch. `rows[b]` is item b's
-    input pieces, its target last, `labels[b]` the target's ids (T_b,)."""
+    input pieces, its target last, `labels[b]` the target's ids (T_b,). `soft_targets` (K, K):
+    row y a distribution over the K classes to learn beside the label y itself, weighted
+    `soft_weight` (a training option: the demo's S2A, recipes/s2a/soft_targets.py)."""
     packed = pack_rows([[pieces] for pieces in rows])
     t = torch.tensor([draw.t for draw in draws], device=packed.x.device)
     out = backbone.run_packed(packed, t)
@@ -60,9 +63,10 @@ def masked_prediction_loss(backbone, head, rows, draws: list[MaskDraw], labels: 
         mask = draw.mask.to(target.device)
         hidden.append(packed.piece_output(out, b, 0, len(pieces) - 1, len(target))[mask])
         chosen.append(target[mask])
-    logits = head(torch.cat(hidden))
+    logits = head(torch.cat(hidden)).float()
     chosen = torch.cat(chosen)
-    return {
-        "loss": torch.nn.functional.cross_entropy(logits.float(), chosen),
-        "accuracy": (logits.argmax(-1) == chosen).float().mean(),
-    }
+    loss = torch.nn.functional.cross_entropy(logits, chosen)
+    if soft_targets is not None and soft_weight > 0:
+        soft = -(soft_targets[chosen] * torch.log_softmax(logits, dim=-1)).sum(-1).mean()
+        loss = (1 - soft_weight) * loss + soft_weight * soft
+    return {"loss": loss, "accuracy": (logits.argmax(-1) == chosen).float().mean()}

@@ -35,6 +35,17 @@ from ..common.token_training import (
     FineTuneConfig, TokenDataConfig, TokenOptimConfig, load_initial_weights, train_token_model,
 )
 from ..common.trainer import RunConfig, TrainingRun
+from .soft_targets import codec_soft_targets
+
+
+@dataclass
+class SoftTargetConfig:
+    """Learn the codes near each label too (recipes/s2a/soft_targets.py); weight 0: plain
+    cross-entropy, as the reference trains."""
+
+    weight: float = 0.0  # of the soft term; the label's own cross-entropy keeps 1 - weight
+    neighbours: int = 4  # about this many codes share the mass with the label
+    codec: str = ""  # model folder whose acoustic codec made the shards' ids
 
 
 @dataclass
@@ -43,6 +54,7 @@ class S2ATrainConfig:
     data: TokenDataConfig = field(default_factory=lambda: TokenDataConfig(max_frames=500))
     optim: TokenOptimConfig = field(default_factory=TokenOptimConfig)
     finetune: FineTuneConfig = field(default_factory=FineTuneConfig)
+    soft: SoftTargetConfig = field(default_factory=SoftTargetConfig)
     run: RunConfig = field(default_factory=RunConfig)
     export_dir: str = ""  # official-layout model folder; empty: <exp_dir>/export
 
@@ -110,7 +122,16 @@ def train(cfg: S2ATrainConfig) -> TrainingRun:
 
         write_model_folder(cfg.export_dir or f"{cfg.run.exp_dir}/export", {name: weights}, update)
 
-    return train_token_model(run, model, dataset, collate, cfg.data, cfg.optim, export, heldout=heldout)
+    objective = None
+    if cfg.soft.weight > 0:
+        if not 0 < cfg.soft.weight <= 1 or not cfg.soft.codec:
+            raise UserError("soft.weight must lie in (0, 1] and soft.codec name the model folder of the codec")
+        targets = codec_soft_targets(cfg.soft.codec, cfg.model.num_quantizer, cfg.soft.neighbours)
+
+        def objective(model, batch):  # (held-out figures stay plain cross-entropy)
+            return model(batch, cfg.data.span_ratio, None, targets, cfg.soft.weight)
+
+    return train_token_model(run, model, dataset, collate, cfg.data, cfg.optim, export, objective, heldout=heldout)
 
 
 def main(argv: list[str] | None = None) -> int:
