@@ -2,6 +2,7 @@
 losses fall, exports load into the sampler, two CPU processes train one model, a killed
 run resumes from its last checkpoint, fine-tuning grows the phone table."""
 
+import json
 import os
 import shutil
 import signal
@@ -187,3 +188,18 @@ def test_s2a_trains_with_soft_targets_from_a_codec_and_refuses_them_without_one(
                                 "soft.weight=0.5", f"soft.codec={tiny_model}")) == 0
     assert [r["step"] for r in read_log(exp / "log.jsonl")] == [2, 4]
     assert s2a_main(recipe_args("s2a", shards, tmp_path / "refused", "soft.weight=0.5")) == 2
+
+
+@pytest.mark.slow
+def test_t2s_alone_is_judged_by_a_phone_probe_against_the_recorded_ids(shards, tiny_full_model, tmp_path):
+    from recipes.t2s.evaluate import main as t2s_evaluate
+
+    out = tmp_path / "t2s_eval"
+    assert t2s_evaluate(["--model", str(tiny_full_model), "--train", str(shards), "--heldout", str(shards),
+                         "--per-speaker", "2", "--min-frames", "10", "--probe-items", "48", "--probe-steps", "600",
+                         "--out", str(out), "--quiet"]) == 0
+    results = json.loads((out / "results.json").read_text())
+    assert results["items"] == 8  # 4 speakers, 2 targets each
+    # The synthetic ids are a function of the phones: the probe reads the recorded ids well,
+    # and a random T2S writes ids it cannot read.
+    assert results["per_recorded"] < 0.1 and results["per_generated"] > 0.5
