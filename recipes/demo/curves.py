@@ -77,7 +77,8 @@ def draw(out: Path) -> Path:
     import matplotlib.pyplot as plt
 
     curves = {path.stem: read_log(path) for path in sorted(out.glob("*.jsonl"))}
-    curves = {name: records for name, records in curves.items() if records}
+    # Training logs only (eval.jsonl, milestone_eval's records, has snapshots, not steps).
+    curves = {name: records for name, records in curves.items() if records and "step" in records[0]}
     if not curves:
         raise UserError(f"no curves (*.jsonl) in {out}")
     columns = min(3, len(curves))
