@@ -47,6 +47,7 @@ class StubEngine:
     def __init__(self, gate: threading.Event | None = None, hold: str | None = None):
         self.calls, self.batches, self.gate, self.entered = [], [], gate, threading.Event()
         self.hold = hold  # with a gate: hold only the request with this text
+        self.holding = threading.Event()  # set when the held request is being held
         self.events = []  # "generated TEXT", in order (the streaming test adds its own)
 
     def clone_batch(self, requests, batch_size=8, return_errors=False):
@@ -66,6 +67,7 @@ class StubEngine:
             self.calls.append(request)
             self.entered.set()
             if self.gate is not None and self.hold in (None, request.text):
+                self.holding.set()
                 assert self.gate.wait(WAIT), "held for too long"
             self.events.append(f"generated {request.text}")
             seed = 1234 if request.seed is None else request.seed
@@ -539,7 +541,10 @@ def test_a_client_that_hangs_up_mid_stream_holds_its_place_until_its_sentence_en
     worker.free_place = lambda: (free_place(), freed.set())
     with running_server(app) as url, httpx.Client(base_url=url, timeout=WAIT) as client:
         with client.stream("POST", "/v1/audio/speech", json=speech(text="One. Two. Three.", stream=True)) as answer:
-            assert len(next(answer.iter_raw())) > 44  # the first sentence; then the client hangs up
+            # The iterator kept: a dropped one closes the connection at once, racing "Two."'s start.
+            chunks = answer.iter_raw()
+            assert len(next(chunks)) > 44  # the first sentence
+            assert engine.holding.wait(WAIT)  # "Two." generates; then the client hangs up
         assert worker.pending == 1 and not freed.is_set()  # "Two." still generates: its place is held
         release.set()
         assert freed.wait(WAIT)  # ...and freed when it ends
