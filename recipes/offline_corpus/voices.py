@@ -153,7 +153,7 @@ def _festival(voice: EngineVoice, text: str, wav: Path) -> None:
         os.unlink(handle.name)
 
 
-class _Piper:
+class PiperJoe:
     """Piper's VITS voice: espeak-ng phonemes (phonemizer) -> ids by the voice's phoneme_id_map
     (each followed by the pad id, between ^ and $) -> onnxruntime. Its noise comes from random
     nodes in the graph, which onnxruntime seeds when a session is made (onnxruntime.set_seed),
@@ -224,7 +224,7 @@ def speak(voice: EngineVoice, text: str, wav: Path, f0: float = 1.0, seed: int =
     elif voice.engine == "festival":
         _festival(voice, text, wav)
     elif voice.engine == "piper":
-        _Piper.speak(text, wav, seed)
+        PiperJoe.speak(text, wav, seed)
     else:
         _run(["espeak-ng", "-v", voice.name, "-s", str(voice.rate), "-p", str(voice.pitch), "-w", str(wav), text],
              f"espeak-ng {voice.name}")
