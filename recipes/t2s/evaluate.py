@@ -85,8 +85,7 @@ def evaluate(args) -> dict:
     from maskvox.sampling import make_generators
     from maskvox.t2s.model import load_t2s
 
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = Path(args.out)  # made by the writes at the end: a failed run leaves nothing
     t2s = load_t2s(args.model)
     units = t2s.cfg.cond_codebook_size
     probe, index = fit_probe(TokenCorpus(args.train, need=("semantic", "phones")), units, args.probe_items,
