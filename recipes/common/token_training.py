@@ -104,24 +104,25 @@ def heldout_figures(model: nn.Module, dataset, collate: Callable, batch_size: in
     heldout/accuracy_layer<l> (1-based), since the mixed figure hides the layer that matters."""
     was_training = model.training
     model.eval()
+
+    def mean_figures(*layer) -> tuple[float, float]:
+        """(loss, accuracy) over `dataset`. Collated inside the seeded draws on every pass: the
+        items' random crops come from the same generator as the masks, so each pass sees the same
+        crops and masks, as every earlier held-out figure did."""
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            values = [model(collate([dataset[i] for i in range(start, min(start + batch_size, len(dataset)))]),
+                            0.0, *layer) for start in range(0, len(dataset), batch_size)]
+        return (sum(float(v["loss"]) for v in values) / len(values),
+                sum(float(v["accuracy"]) for v in values) / len(values))
+
     layers = getattr(model, "num_quantizer", 1)
-    per_layer = range(getattr(model, "first_layer", 0), layers) if layers > 1 else []
-    figures = {}
     with conditional_only(model):
-        for layer in [None, *per_layer]:
-            losses, accuracies = [], []
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(seed)
-                for start in range(0, len(dataset), batch_size):
-                    batch = collate([dataset[i] for i in range(start, min(start + batch_size, len(dataset)))])
-                    values = model(batch, 0.0) if layer is None else model(batch, 0.0, layer)
-                    losses.append(float(values["loss"]))
-                    accuracies.append(float(values["accuracy"]))
-            if layer is None:
-                figures.update({"heldout/loss": sum(losses) / len(losses),
-                                "heldout/accuracy": sum(accuracies) / len(accuracies)})
-            else:
-                figures[f"heldout/accuracy_layer{layer + 1}"] = sum(accuracies) / len(accuracies)
+        loss, accuracy = mean_figures()
+        figures = {"heldout/loss": loss, "heldout/accuracy": accuracy}
+        if layers > 1:
+            for layer in range(getattr(model, "first_layer", 0), layers):
+                figures[f"heldout/accuracy_layer{layer + 1}"] = mean_figures(layer)[1]
     model.train(was_training)
     return figures
 
