@@ -29,6 +29,7 @@ from maskvox.errors import ModelNotAvailableError, UserError
 from maskvox.text import TextFrontEnd
 
 from .ctc import forced_align, widened
+from .frames import frame_owners, phone_roles
 from .words import TranscriptWord, transcript_words
 
 FRAME_RATE_HZ = 50
@@ -107,6 +108,23 @@ class Aligner:
         """(T, D) semantic features -> (T, V) phone log-probabilities."""
         device = self.head.to_phones.weight.device
         return self.head(features[None].float().to(device))[0].cpu().numpy().astype(np.float64)
+
+    def frame_owners(self, features: torch.Tensor, phone_ids) -> tuple[np.ndarray, float] | None:
+        """Each frame's position in `phone_ids` (T2S's phone ids of the transcript, punctuation
+        and word separators included; -1 for silence, `aligner.frames.frame_owners`) and the
+        alignment's confidence (as `align` gives it); None when the frames cannot hold the phones."""
+        silent, pauses = phone_roles()
+        spoken = [position for position, phone in enumerate(phone_ids) if int(phone) not in silent]
+        if not spoken:
+            return None
+        log_probs = self.log_probs(features)
+        try:
+            token_of_frame, score = forced_align(log_probs, [int(phone_ids[p]) for p in spoken], self.blank)
+        except ValueError:
+            return None
+        confidence = math.exp((score - float(log_probs.max(axis=1).sum())) / len(spoken))
+        marks = [position for position, phone in enumerate(phone_ids) if int(phone) in pauses]
+        return frame_owners(token_of_frame, spoken, marks), confidence
 
     def align(self, features: torch.Tensor, words: list[TranscriptWord]) -> Alignment:
         """The frames of each word; a UserError when the audio is too short for the words."""

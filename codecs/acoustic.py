@@ -208,10 +208,16 @@ class AcousticCodec(nn.Module):
     @torch.no_grad()
     def decode(self, codes: torch.Tensor) -> torch.Tensor:
         """(B, T, n) codes -> (B, T * 480) waveform at 24 kHz."""
-        decoded = self.decoder(self.decoder.vq2emb(codes.permute(2, 0, 1)))
+        return self.decode_latents(self.decoder.vq2emb(codes.permute(2, 0, 1)).transpose(1, 2))
+
+    @torch.no_grad()
+    def decode_latents(self, latents: torch.Tensor) -> torch.Tensor:
+        """(B, T, D) quantizer outputs (summed over layers), or a latent S2A's prediction of
+        them (s2a/latent.py) -> (B, T * 480) waveform at 24 kHz."""
+        decoded = self.decoder(latents.transpose(1, 2))  # the decoder reads (B, D, T)
         if self.cfg.decoder.vocoder != "hifigan":
             return decoded[:, 0, :]
         if self.vocoder is None:
             raise CheckpointError("this acoustic codec decodes through HiFi-GAN, which is not loaded: "
                                   "load the codec with maskvox.codecs.pretrained.load_acoustic_codec")
-        return self.vocoder(decoded, codes.shape[1] * self.hop_length)
+        return self.vocoder(decoded, latents.shape[1] * self.hop_length)

@@ -128,6 +128,10 @@ class T2SConfig:
     # Alignment help (t2s/progress.py), a demo option: each phone and frame also gets where it
     # lies in its sequence. Off in the official layout (no extra weights).
     progress_embedding: bool = False
+    # Alignment help (t2s/frame_phones.py), a demo option: each semantic frame also gets the
+    # phone said in it; `frame_phone_drop` of the training items go without, as editing does.
+    aligned_phones: bool = False
+    frame_phone_drop: float = 0.2
 
 
 @dataclass
@@ -142,6 +146,11 @@ class S2AConfig:
     cond_codebook_size: int = 8192
     cond_dim: int = 1024
     predict_layer_1: bool = False
+    # What the model outputs: "tokens" (the official layout: logits over each layer's codes) or
+    # "latent", a demo option (s2a/latent.py): the acoustic codec's continuous latent of the
+    # first num_quantizer layers, regressed in one pass and decoded without ids.
+    target: str = "tokens"
+    latent_dim: int = 256  # "latent": the codec's latent width (its decoder's in_channels)
 
 
 @dataclass

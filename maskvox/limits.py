@@ -73,6 +73,7 @@ MAX_VOCABULARY = 65_536  # phone tables, languages
 MAX_MODEL_SAMPLE_RATE = 192_000
 _SIZE_KINDS = {  # config field -> (low, high)
     **dict.fromkeys(("hidden_size", "cond_dim", "codebook_dim", "vocos_dim", "vocos_intermediate_dim", "d_model",
+                     "latent_dim",
                      "out_channels", "in_channels", "mel_dim", "mel_bins", "feature_dim", "n_fft", "hop_size",
                      "kernel_size"), (1, MAX_WIDTH)),
     **dict.fromkeys(("num_layers", "vocos_num_layers", "mel_layers", "layer"), (1, MAX_LAYERS)),

@@ -60,13 +60,15 @@ class Synthesizer:
                  preset: str | InferencePreset = "default", sampling: str | SamplingMode = "fast",
                  precision: str = "auto", progress: bool = False, prompt_cache_size: int = 16, aligner=None,
                  quantize: str = "none", loaders: dict[str, Callable[[], torch.nn.Module]] | None = None,
-                 reader: RequestReader | None = None):
+                 reader: RequestReader | None = None, aligned_phones: bool | None = None):
         """The models built (`from_pretrained` loads a folder). `quantize="int8"`: T2S and S2A
         with dynamic int8 linear layers (`maskvox.quantize`, in place; CPU). `loaders` (low
         memory): name -> function loading that model (SEMANTIC_MODELS, GENERATION_MODELS), for
         the models given as None and to reload those released after their stage. `reader`: the
         RequestReader that checked the requests before the models loaded (`check_request`), so
-        their texts and prompts are not read again; it must read as the sampling mode does."""
+        their texts and prompts are not read again; it must read as the sampling mode does.
+        `aligned_phones`: whether T2S takes frame phones (t2s/frame_phones.py); default: what
+        the T2S given says (pass it when T2S comes from a loader)."""
         self.mode = sampling_mode(sampling)
         self.sampling = self.mode.name
         self.duration = duration
@@ -80,6 +82,10 @@ class Synthesizer:
         self.quantize = quantize
         self.progress = progress
         self.aligner = aligner  # maskvox.aligner.Aligner, for speech editing (None: regions given by hand)
+        if aligned_phones is None:
+            aligned_phones = t2s is not None and getattr(t2s, "frame_phones", None) is not None
+        # Frame phones in fast mode only (the reference has no such input).
+        self.aligned_phones = aligned_phones and not self.mode.exact
         self.reader = reader or self.mode.reader(keep_prompts=0)  # (tokenized prompts have their own cache)
         built = {"semantic_features": tokenizer.semantic_features, "semantic_codec": tokenizer.semantic_codec,
                  "t2s": t2s, "s2a_1layer": s2a_1layer, "s2a_full": s2a_full}
@@ -172,7 +178,8 @@ class Synthesizer:
         duration = DurationPredictor.from_pretrained(location, device, model_cfg=cfg)
         aligner = None if cfg.aligner is None else Aligner.from_pretrained(location, device, model_cfg=cfg)
         return cls(tokenizer, models.get("t2s"), models.get("s2a_1layer"), models.get("s2a_full"), duration, preset,
-                   mode, precision, progress, aligner=aligner, quantize=quantize, loaders=loaders, reader=reader)
+                   mode, precision, progress, aligner=aligner, quantize=quantize, loaders=loaders, reader=reader,
+                   aligned_phones=cfg.t2s.aligned_phones)
 
     # -- the API ------------------------------------------------------------------------------
 
@@ -263,17 +270,25 @@ class Synthesizer:
     def generate_tokens(self, phones: list[torch.Tensor], prompt_semantic: list[torch.Tensor],
                         prompt_acoustic: list[torch.Tensor], frames: list[int], generators=None,
                         known: torch.Tensor | None = None, known_semantic: torch.Tensor | None = None,
-                        known_codes: torch.Tensor | None = None, spent: dict[str, float] | None = None):
+                        known_codes: torch.Tensor | None = None, spent: dict[str, float] | None = None,
+                        prompt_owners: list[torch.Tensor | None] | None = None):
         """T2S, then S2A (layer 1, then the rest), for a batch: the target semantic ids (T_b,)
         and acoustic ids (T_b, 12) of each item, given its phones (prompt's + target's), its
         prompt's semantic (P_s,) and acoustic (P_a, 12) ids (may be empty) and its length.
         `known` (B, max T) with `known_semantic` (B, max T) and `known_codes` (B, max T, 12)
-        fix some target frames (speech editing). Seconds per stage are added to `spent`."""
+        fix some target frames (speech editing). A T2S with alignment help is given frame phones
+        when `prompt_owners` is given (each item's prompt phone count and frame owners:
+        `PreparedPrompt`). Seconds per stage are added to `spent`."""
         preset, mode = self.preset, self.mode
         # Each stage releases its model at its end (low memory; loading counts in the stage's time).
         with self.clock("t2s", spent), autocast(self.device, self.dtype), self.models.stage("t2s"):
+            frame_phones = None
+            if prompt_owners is not None and self.aligned_phones:
+                frame_phones = [self.t2s.frame_phones.plan(p, count, len(q), n, owners)
+                                for p, (count, owners), q, n in zip(phones, prompt_owners, prompt_semantic, frames)]
             semantic = self.t2s.generate(phones, prompt_semantic, frames, preset.t2s_steps,
-                                         preset.sampler("t2s", mode.name), generators, known, known_semantic)
+                                         preset.sampler("t2s", mode.name), generators, known, known_semantic,
+                                         frame_phones)
         codes = self.generate_acoustic(semantic, prompt_semantic, prompt_acoustic, generators, known, known_codes,
                                        spent)
         return semantic, codes
@@ -300,9 +315,13 @@ class Synthesizer:
         return codes
 
     def decode(self, codes: torch.Tensor, spent: dict[str, float] | None = None) -> np.ndarray:
-        """Acoustic ids (T, L <= 12) -> 24 kHz samples (T x hop,) float32."""
+        """Acoustic ids (T, L <= 12), or a latent S2A's latents (T, D) float -> 24 kHz samples
+        (T x hop,) float32."""
+        codec = self.tokenizer.acoustic_codec
         with self.clock("decode", spent):
-            return self.tokenizer.acoustic_codec.decode(codes[None].long())[0].float().cpu().numpy()
+            if codes.is_floating_point():
+                return codec.decode_latents(codes[None].float())[0].float().cpu().numpy()
+            return codec.decode(codes[None].long())[0].float().cpu().numpy()
 
     def generate_pieces(self, batch: list[Piece], prompts: list[PreparedPrompt]) -> dict[str, float]:
         """T2S, S2A and decoding of pieces in one batch (reference mode: one piece), each with its
@@ -312,6 +331,7 @@ class Synthesizer:
         semantic, codes = self.generate_tokens(
             [job.phones for job in batch], [prompt.semantic for prompt in prompts],
             [prompt.acoustic for prompt in prompts], [job.frames for job in batch], generators, spent=spent,
+            prompt_owners=[(len(prompt.phones), prompt.frame_owners) for prompt in prompts],
         )
         for job, job_semantic, job_codes in zip(batch, semantic, codes):
             job.audio = self.decode(job_codes, spent)
@@ -338,16 +358,32 @@ class Synthesizer:
         key = prompt_key(request.prompt, request.prompt_text, language)
         cached = self._prompts.get(key)
         if cached is not None:
-            return PreparedPrompt(cached.audio, cached.phones, cached.semantic, cached.acoustic, 0.0, 0.0)
+            return PreparedPrompt(cached.audio, cached.phones, cached.semantic, cached.acoustic, 0.0, 0.0,
+                                  cached.frame_owners)
         started = time.perf_counter()
         audio = self.reader.prompt_audio(request)
         read = time.perf_counter()
-        _, semantic, acoustic = self.tokenize_audio(audio.wav_16k, audio.wav_24k)
+        features, semantic, acoustic = self.tokenize_audio(audio.wav_16k, audio.wav_24k)
         phones = self.phones(audio.text, language) if audio.text.strip() else []
         prompt = PreparedPrompt(audio, phones, semantic, acoustic, read - started,
-                                time.perf_counter() - read)
+                                time.perf_counter() - read, self.prompt_frame_owners(features, phones))
         self._prompts.keep(key, prompt)
         return prompt
+
+    def prompt_frame_owners(self, features: torch.Tensor, phones: list[int]) -> torch.Tensor | None:
+        """Each prompt frame's position in its phones, for a T2S with alignment help: the
+        aligner's, when it aligns with the confidence editing asks; else None (T2S then
+        spreads the prompt's phones over its frames by their mean lengths)."""
+        import torch
+
+        from .edit import MIN_ALIGNMENT_CONFIDENCE
+
+        if not self.aligned_phones or self.aligner is None or not phones:
+            return None
+        aligned = self.aligner.frame_owners(features, phones)
+        if aligned is None or aligned[1] < MIN_ALIGNMENT_CONFIDENCE:
+            return None
+        return torch.from_numpy(aligned[0]).to(self.device)
 
     def _jobs(self, index: int, item: PreparedRequest) -> list[Piece]:
         import torch

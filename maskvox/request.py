@@ -58,7 +58,7 @@ class CloneResult:
     prompt_seconds: float
     timings: dict[str, float] = field(default_factory=dict)  # stage -> seconds
     semantic_ids: list[np.ndarray] = field(default_factory=list)  # per piece: (T,) T2S output
-    acoustic_ids: list[np.ndarray] = field(default_factory=list)  # per piece: (T', L) S2A output (L <= 12)
+    acoustic_ids: list[np.ndarray] = field(default_factory=list)  # per piece: (T', L) S2A ids (L <= 12), or (T', D) latents (s2a/latent.py)
 
     @property
     def seconds(self) -> float:
@@ -83,6 +83,9 @@ class PreparedPrompt:
     acoustic: torch.Tensor  # (P_a, 12) acoustic ids
     read_seconds: float  # reading, checking, cutting, normalising (0 when it came from the cache)
     tokenize_seconds: float  # semantic ids + acoustic ids (0 likewise)
+    # (P_s,) each semantic frame's position in `phones` (-1 silence), by the aligner, for a T2S
+    # with alignment help (t2s/frame_phones.py); None otherwise or when it aligns badly.
+    frame_owners: torch.Tensor | None = None
 
 
 @dataclass

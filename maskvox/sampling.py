@@ -278,13 +278,16 @@ def guided_target_embeddings(
     targets: list[torch.Tensor],
     t: float,
     guidance,
+    unconditional: list[torch.Tensor] | None = None,
 ) -> torch.Tensor:
     """One packed forward for a batch of items: item b's conditional sequence
     (`contexts[b]` pieces, then `targets[b]` (T_b, C)) and, when guidance.cfg > 0, its
-    unconditional sequence (the target alone) side by side in one row. Returns the guided
-    target embeddings (B, max T_b, C), CFG statistics per item (`guidance`: cfg, rescale_cfg)."""
+    unconditional sequence (the target alone, or `unconditional[b]` where the conditional
+    target carries a condition of its own) side by side in one row. Returns the guided target
+    embeddings (B, max T_b, C), CFG statistics per item (`guidance`: cfg, rescale_cfg)."""
     guided = guidance.cfg > 0
-    rows = [[context + [target]] + ([[target]] if guided else []) for context, target in zip(contexts, targets)]
+    alone = targets if unconditional is None else unconditional
+    rows = [[context + [target]] + ([[bare]] if guided else []) for context, target, bare in zip(contexts, targets, alone)]
     # On a CPU the work is arithmetic, so lay sequences end to end with no padding; on a GPU
     # one padded, masked attention call per layer is faster than a call per sequence.
     packed = pack_rows(rows, flat=FLAT_ON_CPU and targets[0].device.type == "cpu")

@@ -19,6 +19,7 @@ from torch import nn
 
 from maskvox.checkpoint import load_model_config, load_pretrained
 from maskvox.config import S2AConfig
+from maskvox.errors import ConfigError
 from maskvox.nn import MaskedTransformer, draw_mask, init_masked_model_weights, masked_prediction_loss
 from maskvox.sampling import SamplerSettings, guided_target_embeddings, make_sampler, reference_guided, stack_equal
 
@@ -242,4 +243,15 @@ def load_s2a(location, name: str, cfg=None, device: str = "cpu") -> S2AModel:
     if name not in ("s2a_1layer", "s2a_full"):
         raise ValueError(f"unknown S2A model '{name}' (s2a_1layer or s2a_full)")
     cfg = cfg or getattr(load_model_config(location), name)
-    return load_pretrained(location, name, lambda: S2AModel(cfg)).eval().to(device)
+    return load_pretrained(location, name, lambda: s2a_model_class(cfg)(cfg)).eval().to(device)
+
+
+def s2a_model_class(cfg: S2AConfig) -> type[S2AModel]:
+    """S2AModel, or the latent-regression variant (s2a/latent.py) for `target: latent`."""
+    if cfg.target == "tokens":
+        return S2AModel
+    if cfg.target == "latent":
+        from .latent import S2ALatentModel
+
+        return S2ALatentModel
+    raise ConfigError(f"s2a target must be 'tokens' or 'latent', not {cfg.target!r}")

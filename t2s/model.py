@@ -20,6 +20,7 @@ from maskvox.errors import ConfigError
 from maskvox.nn import MaskedTransformer, draw_mask, init_masked_model_weights, masked_prediction_loss
 from maskvox.sampling import SamplerSettings, guided_target_embeddings, make_sampler, reference_guided, stack_equal
 
+from .frame_phones import FramePhones
 from .progress import ProgressEmbedding
 
 PHONE_PAD = 1023  # the official padding id of the phone vocabulary
@@ -31,6 +32,7 @@ class T2SBatch:
 
     phones: list[torch.Tensor]
     semantic: list[torch.Tensor]
+    frame_phones: list[torch.Tensor] | None = None  # (T_b,) owners: positions in phones, -1 silence
 
 
 class T2SModel(nn.Module):
@@ -46,6 +48,7 @@ class T2SModel(nn.Module):
         init_masked_model_weights(self)
         # After the initialisation above, which would overwrite its zeros.
         self.progress = ProgressEmbedding(hidden) if cfg.progress_embedding else None
+        self.frame_phones = FramePhones(cfg.phone_vocab_size, hidden) if cfg.aligned_phones else None
 
     # -- inputs ---------------------------------------------------------------------------
 
@@ -91,13 +94,16 @@ class T2SModel(nn.Module):
         generators: list[torch.Generator] | None = None,
         known: torch.Tensor | None = None,
         known_ids: torch.Tensor | None = None,
+        frame_phones: Sequence[torch.Tensor] | None = None,
     ) -> list[torch.Tensor]:
         """Semantic ids (T_b,) for each item: phones (L_b,) of prompt text + target text,
         the prompt's semantic ids (P_b,), and the target length in frames.
 
         Fast mode: `generators` (one per item; default: seeded from the global generator).
         Reference mode: seed the global generator first (torch.manual_seed). `known`/`known_ids`
-        (B, max T) fix some target tokens (fast mode), as speech editing needs.
+        (B, max T) fix some target tokens (fast mode), as speech editing needs. `frame_phones`
+        (fast mode, a model with `aligned_phones`): each item's (P_b + T_b,) frame owners
+        (`FramePhones.plan`); None: the model works without them.
         """
         settings = settings or SamplerSettings()
         if min(target_lengths) < 1:
@@ -105,10 +111,12 @@ class T2SModel(nn.Module):
         device = self.mask_emb.weight.device
         phone_ids = [p.to(device) for p in phone_ids]
         prompt_ids = [p.to(device) for p in prompt_ids]
+        if frame_phones is not None and (self.frame_phones is None or settings.mode == "reference"):
+            raise ValueError("frame phones need a T2S with aligned_phones, in fast mode")
         if settings.mode == "reference":
             predict = self.reference_predictor(phone_ids, prompt_ids, settings)
         else:
-            predict = self.fast_predictor(phone_ids, prompt_ids, target_lengths, settings)
+            predict = self.fast_predictor(phone_ids, prompt_ids, target_lengths, settings, frame_phones)
         sampler = make_sampler(settings, generators, len(target_lengths), device)
         ids = sampler.decode(predict, target_lengths, steps, known, known_ids, device)
         return [ids[b, :n] for b, n in enumerate(target_lengths)]
@@ -127,19 +135,27 @@ class T2SModel(nn.Module):
 
         return predict
 
-    def fast_predictor(self, phone_ids, prompt_ids, lengths, settings: SamplerSettings):
+    def fast_predictor(self, phone_ids, prompt_ids, lengths, settings: SamplerSettings, frame_phones=None):
         """predict(ids, mask, t) -> logits, both CFG passes of every item in one forward."""
         totals = [len(q) + n for q, n in zip(prompt_ids, lengths)]
-        contexts = [[self.phone_prefix(p), self.cond_emb(q) + self.frame_progress(total, 0, len(q))]
-                    for p, q, total in zip(phone_ids, prompt_ids, totals)]
+        said = [0.0] * len(phone_ids)  # each item's frame-phone embeddings (P_b + T_b, C), or none
+        if frame_phones is not None:
+            said = [self.frame_phones(p, owners.to(p.device)) for p, owners in zip(phone_ids, frame_phones)]
+        contexts = [[self.phone_prefix(p), self.cond_emb(q) + self.frame_progress(total, 0, len(q)) + _head(s, len(q))]
+                    for p, q, total, s in zip(phone_ids, prompt_ids, totals, said)]
         # (The unconditional pass shares the target's input, so it sees the fractions of the
-        # whole sequence too, where training showed it those of the target alone.)
+        # whole sequence too, where training showed it those of the target alone. Frame phones
+        # are a condition: that pass goes without them, as in training.)
         progress = [self.frame_progress(total, len(q)) for q, total in zip(prompt_ids, totals)]
+        target_said = [_tail(s, len(q)) for q, s in zip(prompt_ids, said)]
 
         def predict(ids, mask, t):
             target = self.target_input(ids, mask)
-            targets = [target[b, :n] + progress[b] for b, n in enumerate(lengths)]
-            return self.to_logit(guided_target_embeddings(self.diff_estimator, contexts, targets, t, settings))
+            bare = [target[b, :n] + progress[b] for b, n in enumerate(lengths)]
+            targets = [x + s for x, s in zip(bare, target_said)]
+            unconditional = None if frame_phones is None else bare
+            return self.to_logit(guided_target_embeddings(self.diff_estimator, contexts, targets, t, settings,
+                                                          unconditional))
 
         return predict
 
@@ -156,10 +172,14 @@ class T2SModel(nn.Module):
         probability `span_ratio` the context is both sides of a middle span. Cross-entropy
         over the masked frames."""
         rows, draws = [], []
-        for phones, semantic in zip(batch.phones, batch.semantic):
+        owners = batch.frame_phones or [None] * len(batch.phones)
+        for phones, semantic, frame_owners in zip(batch.phones, batch.semantic, owners):
             draw = draw_mask(len(semantic), self.cfg.cfg_scale, span_ratio, floor=0.2, max_prompt=0.4)
             prefix = [] if draw.unconditional else [self.phone_prefix(phones)]
             target = self.target_input(semantic, draw.mask.to(semantic.device)) + self.frame_progress(len(semantic))
+            if self.frame_phones is not None and frame_owners is not None and not draw.unconditional:
+                if float(torch.rand(())) >= self.cfg.frame_phone_drop:
+                    target = target + self.frame_phones(phones, frame_owners)
             rows.append(prefix + [target])
             draws.append(draw)
         return masked_prediction_loss(self.diff_estimator, self.to_logit, rows, draws, batch.semantic)
@@ -179,6 +199,14 @@ class T2SModel(nn.Module):
                 if new == PHONE_PAD or not 0 <= new < weight.shape[0]:
                     raise ConfigError(f"phone id {new} is the padding id or outside the table of {weight.shape[0]}")
                 weight[new] = weight[like[new]] if new in like else mean
+
+
+def _head(said, count: int):
+    return said if isinstance(said, float) else said[:count]
+
+
+def _tail(said, start: int):
+    return said if isinstance(said, float) else said[start:]
 
 
 def grow_phone_table(state: dict[str, torch.Tensor], size: int) -> dict[str, torch.Tensor]:

@@ -58,14 +58,16 @@ def tiny_model_folder(folder: Path, with_semantic: bool = True, seed: int = 0) -
     return folder
 
 
-def tiny_full_model_folder(folder: Path, seed: int = 0, with_duration: bool = True, s2a_layers: int = 12) -> Path:
+def tiny_full_model_folder(folder: Path, seed: int = 0, with_duration: bool = True, s2a_layers: int = 12,
+                           s2a_target: str = "tokens") -> Path:
     """`tiny_model_folder` plus random tiny T2S, S2A (both models) and duration models: every
     part the clone pipeline loads, at small widths (the outputs are noise, the shapes real).
-    `s2a_layers` < 12: the demo's layout instead, one S2A that predicts the first layers only."""
+    `s2a_layers` < 12: the demo's layout instead, one S2A that predicts the first layers only;
+    `s2a_target` "latent": that S2A regresses the codec's latent (s2a/latent.py)."""
     from maskvox.checkpoint import write_model_folder
-    from maskvox.config import DurationConfig, S2AConfig, T2SConfig
+    from maskvox.config import DurationConfig, S2AConfig, T2SConfig, preset
     from maskvox.duration.model import DurationModel
-    from maskvox.s2a.model import S2AModel
+    from maskvox.s2a.model import S2AModel, s2a_model_class
     from maskvox.t2s.model import T2SModel
 
     tiny_model_folder(folder, seed=seed)
@@ -74,8 +76,14 @@ def tiny_full_model_folder(folder: Path, seed: int = 0, with_duration: bool = Tr
     t2s, s2a_1layer, s2a_full = T2SConfig(**small), S2AConfig(num_quantizer=1, predict_layer_1=True, **small), S2AConfig(**small)
     duration = DurationConfig(hidden_size=32, num_heads=2, num_layers=1)
     if s2a_layers < 12:
-        s2a_full = S2AConfig(num_quantizer=s2a_layers, predict_layer_1=True, **small)
-    modules = {"t2s": T2SModel(t2s), "s2a_full": S2AModel(s2a_full)}
+        s2a_full = S2AConfig(num_quantizer=s2a_layers, predict_layer_1=True, target=s2a_target,
+                             latent_dim=preset("tiny").acoustic_codec.decoder.in_channels, **small)
+    modules = {"t2s": T2SModel(t2s), "s2a_full": s2a_model_class(s2a_full)(s2a_full)}
+    if s2a_target == "latent":
+        from maskvox.codecs.pretrained import load_acoustic_codec
+        from maskvox.s2a.latent import fit_latent_tables
+
+        fit_latent_tables(modules["s2a_full"], load_acoustic_codec(folder), [torch.randint(0, 1024, (50, s2a_layers))])
     if s2a_layers == 12:
         modules["s2a_1layer"] = S2AModel(s2a_1layer)
     if with_duration:

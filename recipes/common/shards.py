@@ -10,6 +10,8 @@ utterances as concatenated int16 arrays with offsets (no pickles, memory-light):
     frame_offsets  (N + 1,) int64    utterance i has frames [offsets[i], offsets[i+1])
     phones       (P,) int16          phone ids of the transcript
     phone_offsets  (N + 1,) int64
+    frame_phones (F,) int16          each frame's position in its utterance's phone ids, -1 for
+                                     silence (`recipes.token_shards.align`), frame-aligned too
     num_frames   (N,) int64          each utterance's length in 50 Hz frames (also without ids)
     languages    (N,) str            language of each transcript ("" if unknown)
 
@@ -39,6 +41,7 @@ class TokenItem:
     acoustic: np.ndarray | None = None  # (T, Q) int
     phones: np.ndarray | None = None  # (L,) int
     language: str = ""
+    frame_phones: np.ndarray | None = None  # (T,) int: position in `phones` of each frame, -1 silence
     num_frames: int = 0  # the utterance's length in frames; that of its ids when it has them
 
     def __post_init__(self):
@@ -59,19 +62,20 @@ def write_shard(path: str | Path, items: list[TokenItem]) -> None:
         "languages": np.array([item.language for item in items], dtype=np.str_),
         "num_frames": np.array([item.num_frames for item in items], dtype=np.int64),
     }
-    has = {name: [getattr(item, name) is not None for item in items] for name in ("semantic", "acoustic", "phones")}
+    has = {name: [getattr(item, name) is not None for item in items]
+           for name in ("semantic", "acoustic", "phones", "frame_phones")}
     for name, flags in has.items():
         if any(flags) and not all(flags):
             raise ValueError(f"some items of {path} lack '{name}' ids")
     frames = None
     # A shard whose every utterance was left out (a language without a front-end) is written
     # empty, so that a resumed extraction skips it.
-    for name in ("semantic", "acoustic"):
+    for name in ("semantic", "acoustic", "frame_phones"):
         if items and all(has[name]):
             parts = [np.asarray(getattr(item, name)) for item in items]
             frames = [len(p) for p in parts] if frames is None else frames
             if [len(p) for p in parts] != frames:
-                raise ValueError(f"{path}: semantic and acoustic ids are not frame-aligned")
+                raise ValueError(f"{path}: the semantic ids, acoustic ids and frame phones are not frame-aligned")
             arrays[name] = np.concatenate(parts).astype(np.int16)
     if frames is not None:
         arrays["frame_offsets"] = np.concatenate([[0], np.cumsum(frames)]).astype(np.int64)
@@ -103,7 +107,7 @@ class TokenCorpus:
             raise UserError(f"no token shards (shard-*.npz) in {folder}: run the id extraction recipe first")
         self.items: list[TokenItem] = []
         for path in paths:
-            self.items.extend(_read_shard(path))
+            self.items.extend(read_shard(path))
         for name in need:
             if any(getattr(item, name) is None for item in self.items):
                 raise UserError(f"the shards in {folder} have no '{name}' ids, which this recipe needs")
@@ -115,7 +119,8 @@ class TokenCorpus:
         return self.items[index]
 
 
-def _read_shard(path: Path) -> list[TokenItem]:
+def read_shard(path: Path) -> list[TokenItem]:
+    """The utterances of one shard file."""
     with np.load(path) as data:
         arrays = {key: data[key] for key in data.files}
     items = [TokenItem(str(i), str(s)) for i, s in zip(arrays["ids"], arrays["speakers"])]
@@ -133,4 +138,6 @@ def _read_shard(path: Path) -> list[TokenItem]:
             item.acoustic = arrays["acoustic"][frames[n] : frames[n + 1]].astype(np.int64)
         if "phones" in arrays:
             item.phones = arrays["phones"][phones[n] : phones[n + 1]].astype(np.int64)
+        if "frame_phones" in arrays:
+            item.frame_phones = arrays["frame_phones"][frames[n] : frames[n + 1]].astype(np.int64)
     return items

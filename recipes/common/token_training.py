@@ -113,15 +113,17 @@ def heldout_figures(model: nn.Module, dataset, collate: Callable, batch_size: in
             torch.manual_seed(seed)
             values = [model(collate([dataset[i] for i in range(start, min(start + batch_size, len(dataset)))]),
                             0.0, *layer) for start in range(0, len(dataset), batch_size)]
+        # A regression model (the latent S2A) has a loss and no accuracy.
         return (sum(float(v["loss"]) for v in values) / len(values),
-                sum(float(v["accuracy"]) for v in values) / len(values))
+                sum(float(v["accuracy"]) for v in values) / len(values) if "accuracy" in values[0] else None)
 
     layers = getattr(model, "num_quantizer", 1)
     with conditional_only(model):
         loss, accuracy = mean_figures()
-        figures = {"heldout/loss": loss, "heldout/accuracy": accuracy}
-        if layers > 1:
-            for layer in range(getattr(model, "first_layer", 0), layers):
+        figures = {"heldout/loss": loss}
+        if accuracy is not None:
+            figures["heldout/accuracy"] = accuracy
+            for layer in range(getattr(model, "first_layer", 0), layers if layers > 1 else 0):
                 figures[f"heldout/accuracy_layer{layer + 1}"] = mean_figures(layer)[1]
     model.train(was_training)
     return figures

@@ -5,7 +5,8 @@ held-out voices, one line appended to the learning curves.
         --snapshot exp/demo3/snapshots/m1 --run t2s=exp/demo3/t2s --run s2a=exp/demo3/s2a4
 
 1. The model folder is copied to `--snapshot` (the runs keep exporting into it while the
-   evaluation reads the copy).
+   evaluation reads the copy); `--take s2a_full=FOLDER` puts another run's export of a module
+   in the copy instead (an A/B candidate).
 2. S2A alone (`recipes/convert/evaluate.py`): `--pairs` held-out recordings' own semantic ids
    said in another held-out voice. Whisper-base WER against the source recording's, and
    similarity to the prompt against similarity to the source speaker.
@@ -25,6 +26,7 @@ import sys
 from pathlib import Path
 
 from maskvox.errors import UserError
+from maskvox.jobs import read_records
 
 from ..common.cli import exit_status, positive
 from ..common.trainer import read_log
@@ -49,18 +51,52 @@ def run_positions(runs: list[str]) -> dict:
     return found
 
 
-def snapshot(model: Path, folder: Path) -> None:
+# Modules a candidate run exports apart from the main model folder (`--take`), with the
+# ModelConfig section that sizes each.
+TAKEN_SECTIONS = {"t2s": "t2s", "s2a_full": "s2a_full", "duration": "duration"}
+
+
+def snapshot(model: Path, folder: Path, takes: list[str] = ()) -> None:
+    """Copy `model` to `folder`, with each NAME=EXPORT_FOLDER of `takes` put in place of the
+    model's own module NAME (weights and config section): an A/B candidate scored in the
+    whole chain before it replaces anything."""
+    from maskvox.checkpoint import OFFICIAL_FILES, load_model_config
+    from maskvox.config import save_config
+
     if folder.exists():
         return  # a resumed evaluation scores the copy it made
     partial = folder.with_name(folder.name + ".partial")  # renamed when whole: never half a copy
     shutil.rmtree(partial, ignore_errors=True)
     shutil.copytree(model, partial)
+    cfg = load_model_config(partial)
+    for take in takes:
+        name, _, source = take.partition("=")
+        if name not in TAKEN_SECTIONS or not (Path(source) / OFFICIAL_FILES.get(name, "")).is_file():
+            raise UserError(f"--take {take!r}: expected NAME=EXPORT_FOLDER, NAME one of "
+                            f"{', '.join(TAKEN_SECTIONS)}, with that module's weights in the folder")
+        shutil.copyfile(Path(source) / OFFICIAL_FILES[name], partial / OFFICIAL_FILES[name])
+        section = TAKEN_SECTIONS[name]
+        setattr(cfg, section, getattr(load_model_config(source), section))
+    save_config(cfg, partial / "config.json")
     partial.rename(folder)
 
 
-def figures(convert: dict, clone: dict) -> dict:
+def capped_wer(path: Path, key: str) -> float | None:
+    """The mean WER of a scores file with each utterance's errors capped at its length: one
+    Whisper repetition loop ("rává rává ...", 20x the words) otherwise outweighs every other
+    utterance of a 6-item evaluation."""
+    values = [min(1.0, record[key]) for record in read_records(path).values() if record.get(key) is not None]
+    return sum(values) / len(values) if values else None
+
+
+def figures(convert: dict, clone: dict, folder: Path | None = None) -> dict:
     converted = convert["summary"]["0"]
+    capped = {}
+    if folder is not None:
+        capped = {"convert_wer_capped": capped_wer(folder / "convert" / "scores.jsonl", "wer_output"),
+                  "clone_wer_capped": capped_wer(folder / "clone" / "clone" / "items.jsonl", "wer")}
     return {
+        **capped,
         "convert_wer": converted["wer_output_mean"], "convert_source_wer": converted["wer_source_mean"],
         "convert_similarity_prompt": converted["similarity_prompt_mean"],
         "convert_similarity_source": converted["similarity_source_mean"],
@@ -80,6 +116,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default="exp/demo3/model", help="the model folder the runs export into")
     parser.add_argument("--snapshot", required=True, help="where the copy goes (its name names the record)")
     parser.add_argument("--run", action="append", default=[], help="NAME=EXPERIMENT_FOLDER (repeatable)")
+    parser.add_argument("--take", action="append", default=[], metavar="MODULE=EXPORT_FOLDER",
+                        help="score another run's export of a module (t2s, s2a_full, duration) instead")
     parser.add_argument("--manifest", default=MANIFEST)
     parser.add_argument("--voices", nargs="+", default=VOICES)
     parser.add_argument("--pairs", type=positive, default=6, help="conversions (S2A alone)")
@@ -91,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     def work() -> None:
         positions = run_positions(args.run)
         snap = Path(args.snapshot)
-        snapshot(Path(args.model), snap)
+        snapshot(Path(args.model), snap, args.take)
         quiet = ["--quiet"] if args.quiet else []
         out = snap.parent.parent / "eval" / snap.name
         if convert_evaluation.main(["--manifest", args.manifest, "--model", str(snap), "--pairs", str(args.pairs),
@@ -102,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
             raise UserError("the clone evaluation failed (its message is above)")
         record = {"snapshot": snap.name, "runs": positions,
                   **figures(json.loads((out / "convert" / "results.json").read_text()),
-                            json.loads((out / "clone" / "results.json").read_text()))}
+                            json.loads((out / "clone" / "results.json").read_text()), out)}
         curve = Path(args.curve)
         curve.parent.mkdir(parents=True, exist_ok=True)
         with open(curve, "a", encoding="utf-8") as handle:

@@ -13,7 +13,9 @@ training of two models); it is exported as `s2a_full` and the pipeline then need
 `s2a_1layer`.
 Input: token shards with semantic and acoustic ids, cut into random crops of
 `data.max_frames`. The objective is the reference's (`S2AModel.masked_loss`) plus middle
-spans (`data.span_ratio`). Checkpoints export `s2a_model/s2a_model_{1layer,full}/` +
+spans (`data.span_ratio`). `model.target: latent` (a demo option, s2a/latent.py) regresses
+the codec's continuous latent instead of classifying codes; `latent.codec` names the model
+folder whose codec made the ids (its code -> latent table is copied into the model). Checkpoints export `s2a_model/s2a_model_{1layer,full}/` +
 config.json to `export_dir`.
 """
 
@@ -27,7 +29,8 @@ import torch
 from maskvox.checkpoint import write_model_folder
 from maskvox.config import S2AConfig
 from maskvox.errors import UserError
-from maskvox.s2a.model import S2AModel
+from maskvox.s2a.latent import S2ALatentModel, fit_latent_tables
+from maskvox.s2a.model import S2AModel, s2a_model_class
 
 from ..common.cli import run_recipe
 from ..common.shards import TokenCorpus
@@ -49,12 +52,22 @@ class SoftTargetConfig:
 
 
 @dataclass
+class LatentTargetConfig:
+    """For `model.target: latent` (s2a/latent.py): where the code -> latent table and the
+    latents' standardisation come from, when a run starts."""
+
+    codec: str = ""  # model folder whose acoustic codec made the shards' ids
+    stats_items: int = 300  # training utterances whose latents give the per-dimension mean and std
+
+
+@dataclass
 class S2ATrainConfig:
     model: S2AConfig = field(default_factory=S2AConfig)
     data: TokenDataConfig = field(default_factory=lambda: TokenDataConfig(max_frames=500))
     optim: TokenOptimConfig = field(default_factory=TokenOptimConfig)
     finetune: FineTuneConfig = field(default_factory=FineTuneConfig)
     soft: SoftTargetConfig = field(default_factory=SoftTargetConfig)
+    latent: LatentTargetConfig = field(default_factory=LatentTargetConfig)
     run: RunConfig = field(default_factory=RunConfig)
     export_dir: str = ""  # official-layout model folder; empty: <exp_dir>/export
 
@@ -97,12 +110,25 @@ def first_layers(state: dict[str, torch.Tensor], layers: int) -> dict[str, torch
     return kept
 
 
+def adapted(state: dict[str, torch.Tensor], model: S2AModel) -> dict[str, torch.Tensor]:
+    """Another S2A's weights for `model`: cut to its layers (`first_layers`); a latent model
+    starting from a token model drops the code logits and keeps its own fresh head and tables."""
+    state = first_layers(state, model.num_quantizer)
+    if isinstance(model, S2ALatentModel):
+        own = model.state_dict()
+        state = {key: value for key, value in state.items() if key in own}
+        state.update({key: value for key, value in own.items() if key not in state})
+    return state
+
+
 def collate(pairs) -> dict:
     return {"semantic": [s for s, _ in pairs], "acoustic": [a for _, a in pairs]}
 
 
 def train(cfg: S2ATrainConfig) -> TrainingRun:
     # The data first: a bad corpus is reported before the run folder is created.
+    if cfg.model.target == "latent" and not cfg.latent.codec:
+        raise UserError("model.target latent needs latent.codec: the model folder whose acoustic codec made the ids")
     corpus = TokenCorpus(cfg.data.train_shards, need=("semantic", "acoustic"))
     dataset = AlignedCrops(corpus, cfg.data.max_frames, cfg.model.num_quantizer)
     heldout = None
@@ -111,10 +137,15 @@ def train(cfg: S2ATrainConfig) -> TrainingRun:
         heldout = AlignedCrops(heldout_corpus, cfg.data.max_frames, cfg.model.num_quantizer)
     run = TrainingRun(cfg.run, full_config=cfg, find_unused_parameters=True)
     name = module_name(cfg.model)
-    model = S2AModel(cfg.model)
-    if cfg.finetune.init_from and not run.checkpoints():
-        cut = lambda state: first_layers(state, cfg.model.num_quantizer)  # noqa: E731
-        load_initial_weights(model, cfg.finetune.init_from, name, adapt=cut)
+    model = s2a_model_class(cfg.model)(cfg.model)
+    fresh = not run.checkpoints()
+    if cfg.finetune.init_from and fresh:
+        load_initial_weights(model, cfg.finetune.init_from, name, adapt=lambda state: adapted(state, model))
+    if isinstance(model, S2ALatentModel) and fresh:
+        from maskvox.codecs.pretrained import load_acoustic_codec
+
+        sample = [torch.from_numpy(item.acoustic) for item in dataset.items[: cfg.latent.stats_items]]
+        fit_latent_tables(model, load_acoustic_codec(cfg.latent.codec), sample)
 
     def export(weights) -> None:
         def update(model_cfg):

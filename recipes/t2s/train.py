@@ -9,7 +9,8 @@ Input: token shards with semantic and phone ids (`recipes.token_shards`). The ob
 the reference's (see `T2SModel.masked_loss`) plus middle spans (`data.span_ratio`) for
 editing. Fine-tuning: `finetune.init_from` names a model folder or hub repo; a bigger
 `model.phone_vocab_size` grows the phone table, `finetune.new_phone_ids` initialises rows
-for new phones. Checkpoints export `t2s_model/model.safetensors` + config.json to `export_dir`.
+for new phones. `model.aligned_phones` (alignment help, t2s/frame_phones.py) needs shards with
+frame phones (`recipes.token_shards.align`). Checkpoints export `t2s_model/model.safetensors` + config.json to `export_dir`.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import torch
 from maskvox.checkpoint import write_model_folder
 from maskvox.config import T2SConfig
 from maskvox.errors import UserError
+from maskvox.t2s.frame_phones import fit_mean_frames
 from maskvox.t2s.model import T2SModel, grow_phone_table
 
 from ..common.cli import run_recipe
@@ -43,9 +45,11 @@ class T2STrainConfig:
 
 
 class PhoneSemanticPairs(torch.utils.data.Dataset):
-    """Whole utterances (phones, semantic ids) of at most `max_frames` frames."""
+    """Whole utterances (phones, semantic ids) of at most `max_frames` frames; with
+    `frame_phones`, each frame's phone too (phones, semantic ids, owners)."""
 
-    def __init__(self, corpus: TokenCorpus, max_frames: int, phone_vocab_size: int):
+    def __init__(self, corpus: TokenCorpus, max_frames: int, phone_vocab_size: int, frame_phones: bool = False):
+        self.frame_phones = frame_phones
         self.items = [item for item in corpus.items if 0 < len(item.semantic) <= max_frames and len(item.phones)]
         if not self.items:
             raise UserError(f"no utterance has between 1 and {max_frames} frames and some phones")
@@ -58,11 +62,16 @@ class PhoneSemanticPairs(torch.utils.data.Dataset):
 
     def __getitem__(self, index: int):
         item = self.items[index]
+        if self.frame_phones:
+            return torch.from_numpy(item.phones), torch.from_numpy(item.semantic), torch.from_numpy(item.frame_phones)
         return torch.from_numpy(item.phones), torch.from_numpy(item.semantic)
 
 
-def collate(pairs) -> dict:
-    return {"phones": [p for p, _ in pairs], "semantic": [s for _, s in pairs]}
+def collate(items) -> dict:
+    batch = {"phones": [item[0] for item in items], "semantic": [item[1] for item in items]}
+    if len(items[0]) == 3:
+        batch["frame_phones"] = [item[2] for item in items]
+    return batch
 
 
 def build_model(cfg: T2STrainConfig, run: TrainingRun) -> T2SModel:
@@ -70,7 +79,8 @@ def build_model(cfg: T2STrainConfig, run: TrainingRun) -> T2SModel:
     if cfg.finetune.init_from and not run.checkpoints():
         # A model with alignment help (model.progress_embedding) may start from one without it:
         # its progress layer keeps its zeros, so it starts exactly where that model stood.
-        fresh = {key: value for key, value in model.state_dict().items() if key.startswith("progress.")}
+        fresh = {key: value for key, value in model.state_dict().items()
+                 if key.startswith(("progress.", "frame_phones."))}
 
         def adapt(state):
             return {**fresh, **grow_phone_table(state, cfg.model.phone_vocab_size)}
@@ -83,14 +93,19 @@ def build_model(cfg: T2STrainConfig, run: TrainingRun) -> T2SModel:
 
 def train(cfg: T2STrainConfig) -> TrainingRun:
     # The data first: a bad corpus is reported before the run folder is created.
-    corpus = TokenCorpus(cfg.data.train_shards, need=("semantic", "phones"))
-    dataset = PhoneSemanticPairs(corpus, cfg.data.max_frames, cfg.model.phone_vocab_size)
+    aligned = cfg.model.aligned_phones
+    need = ("semantic", "phones", "frame_phones") if aligned else ("semantic", "phones")
+    corpus = TokenCorpus(cfg.data.train_shards, need=need)
+    dataset = PhoneSemanticPairs(corpus, cfg.data.max_frames, cfg.model.phone_vocab_size, aligned)
     heldout = None
     if cfg.data.heldout_shards:
-        heldout_corpus = TokenCorpus(cfg.data.heldout_shards, need=("semantic", "phones"))
-        heldout = PhoneSemanticPairs(heldout_corpus, cfg.data.max_frames, cfg.model.phone_vocab_size)
+        heldout_corpus = TokenCorpus(cfg.data.heldout_shards, need=need)
+        heldout = PhoneSemanticPairs(heldout_corpus, cfg.data.max_frames, cfg.model.phone_vocab_size, aligned)
     run = TrainingRun(cfg.run, full_config=cfg, find_unused_parameters=True)
     model = build_model(cfg, run)
+    if aligned and not run.checkpoints():
+        # Generation spreads phones over frames by their mean lengths in these alignments.
+        fit_mean_frames(model.frame_phones, [(item.phones, item.frame_phones) for item in dataset.items])
 
     def export(weights) -> None:
         def update(model_cfg):

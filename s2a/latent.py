@@ -1,0 +1,158 @@
+"""S2A that regresses the acoustic codec's continuous latent: a demo option (`target: latent`).
+
+The official S2A classifies each frame's code, layer after layer. On a CPU budget that learns
+slowly: the demo codec's codes are nearly uniform (9.7-9.9 bits a layer) and a wrong code is
+an arbitrary vector, so after 1.6 CPU-hours the demo's conversions were still unintelligible
+(Whisper-base WER 137 %). This model keeps the same inputs (semantic ids everywhere, the
+prompt's codes as the sum of their layers' embeddings, a mask embedding on the frames to make)
+and the same bidirectional masked transformer, but predicts, in one pass, the latent that the
+codec's decoder reads: the sum of the first `num_quantizer` layers' quantizer outputs, trained
+with an L1 loss on the masked frames (standardised per dimension). Those latents are decoded
+directly (`AcousticCodec.decode_latents`); they are not snapped back to codes.
+
+The code -> latent table (num_quantizer, codebook_size, latent_dim) is copied from the codec
+once (`fit_latent_tables`) and saved with the model, so the model alone turns known codes
+(the prompt, an edit's kept frames) into exact latents.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import torch
+from torch import nn
+
+from maskvox.config import S2AConfig
+from maskvox.errors import ConfigError
+from maskvox.nn import draw_mask, pack_rows
+
+from .model import S2ABatch, S2AModel
+
+
+class S2ALatentModel(S2AModel):
+    def __init__(self, cfg: S2AConfig):
+        if not cfg.predict_layer_1:
+            raise ConfigError("an S2A with target 'latent' predicts every layer: set predict_layer_1 true")
+        super().__init__(cfg)
+        self.to_logits = None  # no code logits: a regression head instead
+        self.to_latent = nn.Linear(cfg.hidden_size, cfg.latent_dim)
+        nn.init.normal_(self.to_latent.weight, std=0.02)
+        nn.init.zeros_(self.to_latent.bias)
+        # Saved with the weights; filled from the codec by fit_latent_tables before training.
+        self.register_buffer("code_latent", torch.zeros(cfg.num_quantizer, cfg.codebook_size, cfg.latent_dim))
+        self.register_buffer("latent_mean", torch.zeros(cfg.latent_dim))
+        self.register_buffer("latent_std", torch.ones(cfg.latent_dim))
+
+    # -- latents --------------------------------------------------------------------------------
+
+    def latents_of(self, codes: torch.Tensor) -> torch.Tensor:
+        """(..., T, >= num_quantizer) codes -> (..., T, D): what the codec's quantizer outputs."""
+        total = self.code_latent[0][codes[..., 0]]
+        for layer in range(1, self.num_quantizer):
+            total = total + self.code_latent[layer][codes[..., layer]]
+        return total
+
+    def standardized(self, latents: torch.Tensor) -> torch.Tensor:
+        return (latents - self.latent_mean) / self.latent_std
+
+    def frame_input(self, codes: torch.Tensor, masked: torch.Tensor) -> torch.Tensor:
+        """(T, L) codes, (T,) bool -> (T, C): the mask embedding where masked, else the sum of
+        the frame's layer embeddings (as a prompt frame is given)."""
+        return torch.where(masked[..., None], self.mask_emb.weight[0], self.prompt_input(codes))
+
+    def semantic_condition(self, semantic_ids: torch.Tensor) -> torch.Tensor:
+        return self.diff_estimator.cond_mlp(self.condition(semantic_ids, 0))
+
+    # -- training -------------------------------------------------------------------------------
+
+    def masked_loss(self, batch: S2ABatch, span_ratio: float = 0.0, layer: int | None = None,
+                    soft_targets=None, soft_weight: float = 0.0) -> dict[str, torch.Tensor]:
+        """L1 between predicted and true standardised latents over the masked frames. Masks as
+        the token model draws them (a visible prefix prompt or a middle span's two sides; with
+        probability cfg_scale no context), all layers of a frame masked together. `layer` is
+        accepted for the shared training loop and ignored (one output for every layer)."""
+        rows, draws = [], []
+        for semantic, acoustic in zip(batch.semantic, batch.acoustic):
+            draw = draw_mask(len(semantic), self.cfg.cfg_scale, span_ratio, floor=0.2, max_prompt=0.5)
+            mask = draw.mask.to(acoustic.device)
+            rows.append([self.frame_input(acoustic, mask) + self.semantic_condition(semantic)])
+            draws.append(draw)
+        packed = pack_rows([[row] for row in rows])
+        out = self.diff_estimator.run_packed(packed, torch.tensor([draw.t for draw in draws], device=packed.x.device))
+        predicted, true = [], []
+        for b, (draw, acoustic) in enumerate(zip(draws, batch.acoustic)):
+            mask = draw.mask.to(acoustic.device)
+            predicted.append(self.to_latent(packed.piece_output(out, b, 0, 0, len(acoustic))[mask]))
+            true.append(self.standardized(self.latents_of(acoustic[mask])))
+        return {"loss": (torch.cat(predicted).float() - torch.cat(true)).abs().mean()}
+
+    # -- generation -------------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def generate(
+        self,
+        semantic_ids: Sequence[torch.Tensor],
+        prompt_codes: Sequence[torch.Tensor],
+        steps: Sequence[int] = (),
+        settings=None,
+        given_codes=None,
+        generators=None,
+        known: torch.Tensor | None = None,
+        known_codes: torch.Tensor | None = None,
+    ) -> list[torch.Tensor]:
+        """Latents (T_b, D) float32 for each item, in one pass: semantic ids (P_b + T_b,), the
+        prompt's codes (P_b, >= num_quantizer). `known` (B, max T) bool with `known_codes`
+        (B, max T, >= num_quantizer) give some target frames (speech editing): they are inputs,
+        and their exact latents are the output there. Deterministic: `steps`, `settings` and
+        `generators` are accepted for the pipeline's shared call and not used."""
+        if given_codes is not None:
+            raise ValueError("an S2A with target 'latent' predicts every layer: it takes no given codes")
+        device = self.mask_emb.weight.device
+        rows, lengths, masks = [], [], []
+        for b, (semantic, prompt) in enumerate(zip(semantic_ids, prompt_codes)):
+            semantic, prompt = semantic.to(device), prompt.to(device)[:, : self.num_quantizer]
+            length = len(semantic) - len(prompt)
+            if length < 1:
+                raise ValueError("the semantic ids must cover the prompt and at least one target frame")
+            masked = torch.ones(length, dtype=torch.bool, device=device)
+            target_codes = torch.zeros(length, self.num_quantizer, dtype=torch.long, device=device)
+            if known is not None:
+                masked = ~known[b, :length].to(device)
+                target_codes = known_codes[b, :length, : self.num_quantizer].to(device)
+            frames = torch.cat([self.prompt_input(prompt), self.frame_input(target_codes, masked)])
+            rows.append([frames + self.semantic_condition(semantic)])
+            lengths.append(length)
+            masks.append((masked, target_codes))
+        packed = pack_rows([[row] for row in rows])
+        # The mask step the model is told: sin(t pi / 2) is the share of frames masked in training.
+        shares = [float(masked.float().mean()) for masked, _ in masks]
+        t = torch.tensor([2 / math.pi * math.asin(min(1.0, share)) for share in shares], device=device)
+        out = self.diff_estimator.run_packed(packed, t.clamp(min=1e-5))
+        latents = []
+        for b, (length, (masked, target_codes)) in enumerate(zip(lengths, masks)):
+            start = len(rows[b][0]) - length
+            predicted = self.to_latent(packed.piece_output(out, b, 0, 0, len(rows[b][0]))[start:]).float()
+            latent = predicted * self.latent_std + self.latent_mean
+            latents.append(torch.where(masked[:, None], latent, self.latents_of(target_codes).float()))
+        return latents
+
+
+@torch.no_grad()
+def fit_latent_tables(model: S2ALatentModel, codec, codes: Sequence[torch.Tensor]) -> None:
+    """Copy the codec's code -> latent table into `model`, and the per-dimension mean and
+    standard deviation of the latents of `codes` (a sample of training frames, (T, >= L) each).
+    `codec`: an AcousticCodec whose decoder made these ids."""
+    quantizers = codec.decoder.quantizer.quantizers
+    if len(quantizers) < model.num_quantizer:
+        raise ConfigError(f"the codec has {len(quantizers)} quantizers, the S2A reads {model.num_quantizer}")
+    every_code = torch.arange(model.cfg.codebook_size)[None]
+    for layer in range(model.num_quantizer):
+        table = quantizers[layer].vq2emb(every_code)[0].T  # (K, D)
+        if table.shape != model.code_latent[layer].shape:
+            raise ConfigError(f"the codec's layer {layer + 1} gives a {tuple(table.shape)} table, "
+                              f"the S2A expects {tuple(model.code_latent[layer].shape)} (codebook_size, latent_dim)")
+        model.code_latent[layer] = table
+    sample = torch.cat([model.latents_of(item[:, : model.num_quantizer].long()) for item in codes])
+    model.latent_mean.copy_(sample.mean(0))
+    model.latent_std.copy_(sample.std(0).clamp(min=1e-5))

@@ -1,0 +1,153 @@
+"""The latent-regression S2A (s2a/latent.py, `target: latent`, a demo option): it turns codes
+into the codec's own latents, predicts latents in one deterministic pass, keeps an edit's known
+frames exact, trains through the S2A recipe, and clones and converts through the pipeline."""
+
+import numpy as np
+import pytest
+import torch
+
+from factories import (
+    EXAMPLE_PROMPT, EXAMPLE_PROMPT_TEXT, synthetic_token_shards, tiny_full_model_folder, tiny_model_folder,
+)
+from maskvox.audio import ACOUSTIC_RATE
+from maskvox.codecs.pretrained import load_acoustic_codec
+from maskvox.config import S2AConfig
+from maskvox.errors import ConfigError, UserError
+from maskvox.pipeline import CloneRequest, Synthesizer
+from maskvox.s2a.latent import S2ALatentModel, fit_latent_tables
+from maskvox.s2a.model import S2AModel, s2a_model_class
+from recipes.common.shards import TokenCorpus
+from recipes.common.token_training import heldout_figures, spread_subset
+from recipes.s2a.train import AlignedCrops, adapted, collate
+
+SMALL = dict(hidden_size=32, num_layers=1, num_heads=2)
+
+
+def latent_config(**changes) -> S2AConfig:
+    return S2AConfig(**{**dict(num_quantizer=4, predict_layer_1=True, target="latent", latent_dim=256, **SMALL), **changes})
+
+
+@pytest.fixture(scope="module")
+def codec(tmp_path_factory):
+    return load_acoustic_codec(tiny_model_folder(tmp_path_factory.mktemp("codec"), with_semantic=False))
+
+
+@pytest.fixture
+def model(codec):
+    torch.manual_seed(0)
+    model = S2ALatentModel(latent_config())
+    fit_latent_tables(model, codec, [torch.randint(0, 1024, (40, 4)) for _ in range(3)])
+    return model.eval()
+
+
+def test_the_code_table_gives_the_codec_own_latents(model, codec):
+    codes = torch.randint(0, 1024, (2, 30, 4))
+    expected = codec.decoder.vq2emb(codes.permute(2, 0, 1)).transpose(1, 2)  # (B, T, D)
+    torch.testing.assert_close(model.latents_of(codes), expected, rtol=1e-5, atol=1e-5)
+    # Decoding latents is decoding the codes they come from.
+    np.testing.assert_allclose(codec.decode_latents(expected).numpy(), codec.decode(codes).numpy(), rtol=1e-5, atol=1e-5)
+    assert model.latent_std.min() > 0 and not torch.equal(model.latent_mean, torch.zeros(256))
+
+
+def test_generation_is_one_deterministic_pass_per_item_whatever_the_batch(model):
+    torch.manual_seed(1)
+    semantic = [torch.randint(0, 1024, (30,)), torch.randint(0, 1024, (45,))]
+    prompts = [torch.randint(0, 1024, (10, 12)), torch.randint(0, 1024, (20, 12))]
+    together = model.generate(semantic, prompts, steps=(25, 10, 1, 1))
+    alone = [model.generate([s], [p])[0] for s, p in zip(semantic, prompts)]
+    assert [tuple(x.shape) for x in together] == [(20, 256), (25, 256)]
+    assert all(x.dtype == torch.float32 for x in together)
+    for batched, single in zip(together, alone):
+        torch.testing.assert_close(batched, single, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(model.generate(semantic, prompts)[1], together[1])
+    with pytest.raises(ValueError, match="takes no given codes"):
+        model.generate(semantic, prompts, given_codes=[torch.zeros(20, 1, dtype=torch.long)] * 2)
+
+
+def test_an_edit_keeps_its_known_frames_exact(model):
+    torch.manual_seed(2)
+    semantic, prompt = torch.randint(0, 1024, (40,)), torch.zeros(0, 4, dtype=torch.long)
+    known = torch.zeros(1, 40, dtype=torch.bool)
+    known[0, :15] = known[0, 30:] = True
+    known_codes = torch.randint(0, 1024, (1, 40, 4))
+    latents = model.generate([semantic], [prompt], known=known, known_codes=known_codes)[0]
+    exact = model.latents_of(known_codes[0])
+    torch.testing.assert_close(latents[known[0]], exact[known[0]])
+    assert not torch.allclose(latents[15:30], exact[15:30])
+
+
+def test_training_lowers_the_loss_and_held_out_figures_have_no_accuracy(tmp_path, codec):
+    torch.manual_seed(0)
+    model = S2ALatentModel(latent_config(cfg_scale=0.0))
+    crops = AlignedCrops(TokenCorpus(synthetic_token_shards(tmp_path)), 50, 4)
+    fit_latent_tables(model, codec, [torch.from_numpy(item.acoustic) for item in crops.items])
+    batch = collate([crops[i] for i in range(4)])
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    with torch.random.fork_rng():
+        torch.manual_seed(5)
+        first = float(model(batch)["loss"].detach())
+    for _ in range(100):
+        optimizer.zero_grad()
+        model(batch)["loss"].backward()
+        optimizer.step()
+    with torch.random.fork_rng():
+        torch.manual_seed(5)
+        assert float(model(batch)["loss"].detach()) < 0.7 * first
+    figures = heldout_figures(model, spread_subset(crops, 8), collate, batch_size=4)
+    assert sorted(figures) == ["heldout/loss"] and figures["heldout/loss"] > 0
+
+
+def test_a_latent_model_starts_from_a_token_model_s_weights():
+    torch.manual_seed(0)
+    tokens = S2AModel(S2AConfig(num_quantizer=12, predict_layer_1=True, **SMALL))
+    latent = S2ALatentModel(latent_config())
+    own_head = latent.to_latent.weight.clone()
+    latent.load_state_dict(adapted(tokens.state_dict(), latent), strict=True)
+    assert torch.equal(latent.token_emb[3].weight, tokens.token_emb[3].weight)
+    assert torch.equal(latent.diff_estimator.cond_mlp[0].weight, tokens.diff_estimator.cond_mlp[0].weight)
+    assert torch.equal(latent.to_latent.weight, own_head) and latent.to_logits is None
+
+
+def test_bad_latent_configs_are_refused():
+    assert s2a_model_class(latent_config()) is S2ALatentModel
+    with pytest.raises(ConfigError, match="must be 'tokens' or 'latent'"):
+        s2a_model_class(latent_config(target="mel"))
+    with pytest.raises(ConfigError, match="set predict_layer_1 true"):
+        S2ALatentModel(latent_config(predict_layer_1=False))
+
+
+def test_the_recipe_trains_and_exports_a_latent_s2a_with_its_codec_table(tmp_path, capsys):
+    from maskvox.s2a.model import load_s2a
+    from recipes.s2a.train import main
+
+    shards = synthetic_token_shards(tmp_path / "shards")
+    exp, export = tmp_path / "exp", tmp_path / "export"
+    argv = ["--quiet", "--set", f"data.train_shards={shards}", "--set", f"run.exp_dir={exp}",
+            "--set", f"export_dir={export}", "--set", "model.target=latent", "--set", "model.num_quantizer=4",
+            "--set", "model.predict_layer_1=true", "--set", "model.hidden_size=32", "--set", "model.num_layers=1",
+            "--set", "model.num_heads=2", "--set", "data.batch_size=4", "--set", "data.max_frames=40",
+            "--set", "run.max_steps=2", "--set", "run.save_every=2"]
+    assert main(argv) == 2
+    assert "needs latent.codec" in capsys.readouterr().err and not exp.exists()
+    codec_folder = tiny_model_folder(tmp_path / "codec", with_semantic=False)
+    assert main(argv + ["--set", f"latent.codec={codec_folder}"]) == 0
+    model = load_s2a(export, "s2a_full")
+    assert isinstance(model, S2ALatentModel)
+    codes = torch.randint(0, 1024, (1, 20, 4))
+    expected = load_acoustic_codec(codec_folder).decoder.vq2emb(codes.permute(2, 0, 1)).transpose(1, 2)
+    torch.testing.assert_close(model.latents_of(codes), expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_a_latent_s2a_clones_and_converts_through_the_pipeline(tmp_path):
+    folder = tiny_full_model_folder(tmp_path / "model", s2a_layers=4, s2a_target="latent")
+    synth = Synthesizer.from_pretrained(folder, device="cpu")
+    assert isinstance(synth.s2a_full, S2ALatentModel)
+    prompt_text = EXAMPLE_PROMPT_TEXT.read_text().strip()
+    request = CloneRequest(text="Hello there.", prompt=str(EXAMPLE_PROMPT), prompt_text=prompt_text,
+                           duration=1.0, seed=3)
+    first, again = synth.clone_batch([request]), synth.clone_batch([request])
+    assert first[0].audio.shape == (ACOUSTIC_RATE,) and np.array_equal(first[0].audio, again[0].audio)
+    assert first[0].acoustic_ids[0].shape == (50, 256)  # latents, not ids
+    converted = synth.convert((first[0].audio, ACOUSTIC_RATE), str(EXAMPLE_PROMPT), prompt_text, seed=1)
+    assert converted.audio.shape == first[0].audio.shape
