@@ -2,6 +2,7 @@
 frame owners from CTC paths, phones spread by their mean lengths, a zero start that changes
 nothing, training on aligned shards, and generation through the pipeline."""
 
+import json
 import shutil
 
 import numpy as np
@@ -157,3 +158,25 @@ def test_the_aligner_gives_owners_for_t2s_phone_ids():
     said = set(owners[owners >= 0].tolist())
     assert {0, 1, 3, 4} <= said and 2 not in said and 5 not in said
     assert aligner.frame_owners(torch.randn(2, 8), phones) is None  # too short for four phones
+
+
+@pytest.mark.slow
+def test_t2s_alone_is_judged_with_frame_phones_spread_or_as_recorded(tmp_path, capsys):
+    from recipes.t2s.evaluate import main as t2s_evaluate
+
+    plain = synthetic_token_shards(tmp_path / "plain", utterances=24)
+    items = TokenCorpus(plain).items
+    for item in items:
+        item.frame_phones = np.repeat(np.arange(len(item.phones)), 2 + item.phones % 3)
+    write_shards(tmp_path / "aligned", items, shard_size=10)
+    cfg = T2SConfig(hidden_size=32, num_layers=1, num_heads=2, aligned_phones=True)
+    model = tmp_path / "model"
+    write_model_folder(model, {"t2s": T2SModel(cfg)}, lambda c: setattr(c, "t2s", cfg))
+    common = ["--model", str(model), "--train", str(plain), "--per-speaker", "2", "--min-frames", "10",
+              "--probe-items", "24", "--probe-steps", "50", "--quiet"]
+    for how in ("spread", "recorded"):
+        out = tmp_path / how
+        assert t2s_evaluate(common + ["--heldout", str(tmp_path / "aligned"), "--frame-phones", how, "--out", str(out)]) == 0
+        assert json.loads((out / "results.json").read_text())["frame_phones"] == how
+    assert t2s_evaluate(common + ["--heldout", str(plain), "--frame-phones", "spread", "--out", str(tmp_path / "x")]) == 2
+    assert "held-out shards with frame phones" in capsys.readouterr().err and not (tmp_path / "x").exists()

@@ -16,6 +16,7 @@
 #   3  semantic  k-means codec over Whisper base block 4       -> exp/demo3/model/semantic_codec
 #   4a aligner   CTC phone head over the same features        -> exp/demo3/model/aligner
 #   5  tokens    semantic ids (T2S), + acoustic ids (S2A)     -> data/tokens_demo3/{t2s_train,t2s_heldout,train}
+#   5a align     each T2S frame's phone, by the aligner       -> data/tokens_demo3/t2s_{train,heldout}_aligned
 #   6  t2s       T2S                                          -> exp/demo3/model/t2s_model
 #   7  s2a       S2A, one model for acoustic layers 1-4       -> exp/demo3/model/s2a_model
 #   8  export    fp16 copy, at most 60 MB                     -> maskvox/assets/demo
@@ -84,6 +85,13 @@ if stage 5; then say "5: token shards"
     --phones no --feature-cache exp/demo3/semantic_codec/features --out "$tokens/train"
   $python -m recipes.token_shards.extract --manifest "$corpus/heldout.jsonl" --model "$model" --device cpu \
     --phones no --stride 10 --out "$tokens/heldout"
+fi
+if stage 5a; then say "5a: frame phones"
+  # T2S's alignment help (t2s/frame_phones.py) learns from each frame's phone (about 2 minutes).
+  for split in train heldout; do
+    $python -m recipes.token_shards.align --shards "$tokens/t2s_$split" --manifest "$corpus/$split.jsonl" \
+      --model "$model" --feature-cache exp/demo3/semantic_codec/features --out "$tokens/t2s_${split}_aligned" --quiet
+  done
 fi
 # Stages 6 and 7 are independent: on two cores run them side by side (run.sh 6 6 & run.sh 7 7 &).
 if stage 6; then say "6: T2S"

@@ -11,7 +11,10 @@ greedy-decoded on held-out utterances of unseen voices in two forms:
 - **generated**: the ids T2S writes for the same phones, from a prompt of the same voice (its
   next held-out utterance: its phones lead the target's, its ids are the prompt), at the
   recording's own length (no duration model: T2S alone is judged), preset `--preset`,
-  seed `--seed` + item.
+  seed `--seed` + item. A T2S with alignment help (`aligned_phones`) on held-out shards with
+  frame phones is given them (`--frame-phones`): `spread`, as generation does (the prompt's
+  alignment, the target's phones spread by their mean lengths); `recorded`, the target's own
+  alignment too (durations as said); `none`, the model unhelped.
 
 Phone error rate (PER) of both against the phones, pooled, and their ratio: near 1, the ids
 T2S writes say the text as well as a recording's do, and what is not heard in a clone is lost
@@ -80,6 +83,21 @@ def errors(probe, ids: torch.Tensor, target: np.ndarray) -> int:
         return edit_distance(greedy_ctc(probe(ids[None])[0].log_softmax(-1)), target)
 
 
+def frame_phones(t2s, how: str, phones: torch.Tensor, prompt, target) -> list[torch.Tensor] | None:
+    """The frame owners (`FramePhones.plan`) a helped T2S is given for one pair, or None."""
+    if how == "none":
+        return None
+    if t2s.frame_phones is None or prompt.frame_phones is None:
+        raise UserError("--frame-phones needs a T2S with aligned_phones and held-out shards with frame phones "
+                        "(recipes.token_shards.align)")
+    prompt_owners = torch.from_numpy(prompt.frame_phones)
+    if how == "recorded":
+        shifted = np.where(target.frame_phones >= 0, target.frame_phones + len(prompt.phones), -1)
+        return [torch.cat([prompt_owners, torch.from_numpy(shifted)])]
+    return [t2s.frame_phones.plan(phones, len(prompt.phones), len(prompt.semantic), len(target.semantic),
+                                  prompt_owners)]
+
+
 def evaluate(args) -> dict:
     from maskvox.presets import load_preset
     from maskvox.sampling import make_generators
@@ -100,7 +118,8 @@ def evaluate(args) -> dict:
         phones = torch.from_numpy(np.concatenate([prompt.phones, target.phones]).astype(np.int64))
         generated = t2s.generate([phones], [torch.from_numpy(prompt.semantic.astype(np.int64))],
                                  [len(target.semantic)], preset.t2s_steps, settings,
-                                 generators=make_generators(args.seed + n, 1, "cpu"))[0]
+                                 generators=make_generators(args.seed + n, 1, "cpu"),
+                                 frame_phones=frame_phones(t2s, args.frame_phones, phones, prompt, target))[0]
         reference = np.array([index[int(p)] for p in target.phones])
         recorded = torch.from_numpy(target.semantic.astype(np.int64))
         rows.append({"id": target.id, "speaker": target.speaker, "prompt": prompt.id, "phones": len(reference),
@@ -113,6 +132,7 @@ def evaluate(args) -> dict:
     recorded_per = sum(r["errors_recorded"] for r in rows) / max(1, phones)
     generated_per = sum(r["errors_generated"] for r in rows) / max(1, phones)
     results = {"model": str(args.model), "items": len(rows), "preset": args.preset, "seed": args.seed,
+               "frame_phones": args.frame_phones,
                "per_recorded": recorded_per, "per_generated": generated_per,
                "per_ratio": generated_per / recorded_per if recorded_per else None,
                "id_agreement": float(np.mean([r["id_agreement"] for r in rows])) if rows else None}
@@ -136,6 +156,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--probe-steps", type=positive, default=1500)
     parser.add_argument("--preset", default="default")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--frame-phones", choices=["none", "spread", "recorded"], default="none",
+                        help="what a T2S with alignment help is given (default none)")
     parser.add_argument("--out", required=True)
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
