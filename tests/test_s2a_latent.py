@@ -151,3 +151,23 @@ def test_a_latent_s2a_clones_and_converts_through_the_pipeline(tmp_path):
     assert first[0].acoustic_ids[0].shape == (50, 256)  # latents, not ids
     converted = synth.convert((first[0].audio, ACOUSTIC_RATE), str(EXAMPLE_PROMPT), prompt_text, seed=1)
     assert converted.audio.shape == first[0].audio.shape
+
+
+@pytest.mark.slow
+def test_an_edit_through_a_latent_s2a_keeps_the_samples_outside_its_span(tmp_path):
+    import soundfile as sf
+
+    from maskvox.cli import main
+    from maskvox.edit import CROSSFADE_SECONDS
+
+    folder = tiny_full_model_folder(tmp_path / "model", s2a_layers=4, s2a_target="latent")
+    text = EXAMPLE_PROMPT_TEXT.read_text().strip()
+    out = tmp_path / "out.wav"
+    assert main(["edit", "--model", str(folder), "--audio", str(EXAMPLE_PROMPT), "--text", text,
+                 "--new-text", text.replace("break", "bend"), "--span", "1.0", "1.6", "--out", str(out),
+                 "--seed", "1", "--preset", "fast", "--quiet"]) == 0
+    edited, rate = sf.read(out, dtype="float32")
+    original, _ = sf.read(EXAMPLE_PROMPT, dtype="float32")
+    fade = round(CROSSFADE_SECONDS * rate)
+    assert np.array_equal(edited[: round(1.0 * rate) - fade], original[: round(1.0 * rate) - fade])
+    assert not np.array_equal(edited, original)
