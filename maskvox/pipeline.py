@@ -33,7 +33,7 @@ import numpy as np
 
 from .audio import ACOUSTIC_RATE
 from .duration.control import FRAME_RATE_HZ, resolve_frames
-from .errors import UserError
+from .errors import ConfigError, UserError
 from .modes import SamplingMode, sampling_mode
 from .limits import check_piece_frames
 from .pieces import CROSSFADE_FRAMES, Piece, crossfade_join, overlap_frames, piece_seed, split_text
@@ -156,6 +156,7 @@ class Synthesizer:
         resolve_precision(precision, torch.device(device), mode.exact)
         cfg = load_model_config(location)
         preset.check_layers(cfg.s2a_full.num_quantizer)
+        check_latent_width(cfg)
         loaders = {
             "semantic_features": lambda: load_semantic_features(cfg.semantic_features, location, device),
             "semantic_codec": lambda: load_semantic_codec(location, cfg, device),
@@ -431,6 +432,14 @@ class Synthesizer:
 
         for _ in range(self._reference_draws):
             torch.rand([], generator=generator, device=self.device if generator is not None else "cpu")
+
+
+def check_latent_width(cfg) -> None:
+    """A latent S2A (s2a/latent.py) writes what the acoustic codec's decoder reads: same width."""
+    s2a, width = cfg.s2a_full, cfg.acoustic_codec.decoder.in_channels
+    if s2a.target == "latent" and s2a.latent_dim != width:
+        raise ConfigError(f"s2a_full.latent_dim is {s2a.latent_dim} but the acoustic codec's decoder reads {width} "
+                          "channels: the latent S2A was trained for another codec")
 
 
 def check_request(request: CloneRequest, sampling: str = "fast", reader: RequestReader | None = None) -> PromptAudio:

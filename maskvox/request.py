@@ -58,7 +58,8 @@ class CloneResult:
     prompt_seconds: float
     timings: dict[str, float] = field(default_factory=dict)  # stage -> seconds
     semantic_ids: list[np.ndarray] = field(default_factory=list)  # per piece: (T,) T2S output
-    acoustic_ids: list[np.ndarray] = field(default_factory=list)  # per piece: (T', L) S2A ids (L <= 12), or (T', D) latents (s2a/latent.py)
+    # per piece: (T', L) S2A ids (L <= 12), or (T', D) latents from a latent S2A (s2a/latent.py)
+    acoustic_ids: list[np.ndarray] = field(default_factory=list)
 
     @property
     def seconds(self) -> float:

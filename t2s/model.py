@@ -49,6 +49,8 @@ class T2SModel(nn.Module):
         # After the initialisation above, which would overwrite its zeros.
         self.progress = ProgressEmbedding(hidden) if cfg.progress_embedding else None
         self.frame_phones = FramePhones(cfg.phone_vocab_size, hidden) if cfg.aligned_phones else None
+        if not 0.0 <= cfg.frame_phone_drop <= 1.0:
+            raise ConfigError(f"t2s.frame_phone_drop must be between 0 and 1, got {cfg.frame_phone_drop}")
 
     # -- inputs ---------------------------------------------------------------------------
 

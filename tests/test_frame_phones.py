@@ -16,6 +16,7 @@ from maskvox.aligner import Aligner, PhoneCTCHead
 from maskvox.aligner.frames import SILENCE, frame_owners, owners_of_counts, phone_roles, spread_frames
 from maskvox.checkpoint import write_model_folder
 from maskvox.config import AlignerConfig, T2SConfig
+from maskvox.errors import ConfigError
 from maskvox.pipeline import CloneRequest, Synthesizer
 from maskvox.sampling import SamplerSettings
 from maskvox.t2s.frame_phones import FramePhones, fit_mean_frames
@@ -78,6 +79,8 @@ def test_zero_frame_phones_change_nothing_until_trained():
     a = plain.generate([phones], [prompt], [30], steps=4, settings=settings, generators=make())
     b = helped.generate([phones], [prompt], [30], steps=4, settings=settings, generators=make(), frame_phones=[owners])
     assert torch.equal(a[0], b[0])
+    with pytest.raises(ConfigError, match="frame_phone_drop must be between 0 and 1"):
+        T2SModel(T2SConfig(aligned_phones=True, frame_phone_drop=1.5, **SMALL))
     with pytest.raises(ValueError, match="need a T2S with aligned_phones"):
         plain.generate([phones], [prompt], [30], steps=4, settings=settings, generators=make(), frame_phones=[owners])
 

@@ -171,3 +171,12 @@ def test_an_edit_through_a_latent_s2a_keeps_the_samples_outside_its_span(tmp_pat
     fade = round(CROSSFADE_SECONDS * rate)
     assert np.array_equal(edited[: round(1.0 * rate) - fade], original[: round(1.0 * rate) - fade])
     assert not np.array_equal(edited, original)
+
+
+def test_a_latent_s2a_for_another_codec_width_is_refused_before_loading(tmp_path):
+    from maskvox.checkpoint import write_model_folder
+
+    folder = tiny_full_model_folder(tmp_path / "model", s2a_layers=4, s2a_target="latent")
+    write_model_folder(folder, {}, lambda cfg: setattr(cfg.s2a_full, "latent_dim", 128))
+    with pytest.raises(ConfigError, match="latent_dim is 128 but the acoustic codec's decoder reads 256"):
+        Synthesizer.from_pretrained(folder, device="cpu")
