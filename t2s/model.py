@@ -140,24 +140,26 @@ class T2SModel(nn.Module):
     def fast_predictor(self, phone_ids, prompt_ids, lengths, settings: SamplerSettings, frame_phones=None):
         """predict(ids, mask, t) -> logits, both CFG passes of every item in one forward."""
         totals = [len(q) + n for q, n in zip(prompt_ids, lengths)]
-        said = [0.0] * len(phone_ids)  # each item's frame-phone embeddings (P_b + T_b, C), or none
+        # Each item's frame-phone embeddings, split at the prompt's end: (P_b, C) and (T_b, C), or 0.
+        prompt_said, target_said = [0.0] * len(phone_ids), [0.0] * len(phone_ids)
         if frame_phones is not None:
-            said = [self.frame_phones(p, owners.to(p.device)) for p, owners in zip(phone_ids, frame_phones)]
-        contexts = [[self.phone_prefix(p), self.cond_emb(q) + self.frame_progress(total, 0, len(q)) + _head(s, len(q))]
-                    for p, q, total, s in zip(phone_ids, prompt_ids, totals, said)]
+            for b, (p, q, owners) in enumerate(zip(phone_ids, prompt_ids, frame_phones)):
+                said = self.frame_phones(p, owners.to(p.device))
+                prompt_said[b], target_said[b] = said[: len(q)], said[len(q) :]
+        contexts = [[self.phone_prefix(p), self.cond_emb(q) + self.frame_progress(total, 0, len(q)) + prompt_said[b]]
+                    for b, (p, q, total) in enumerate(zip(phone_ids, prompt_ids, totals))]
         # (The unconditional pass shares the target's input, so it sees the fractions of the
         # whole sequence too, where training showed it those of the target alone. Frame phones
         # are a condition: that pass goes without them, as in training.)
         progress = [self.frame_progress(total, len(q)) for q, total in zip(prompt_ids, totals)]
-        target_said = [_tail(s, len(q)) for q, s in zip(prompt_ids, said)]
 
         def predict(ids, mask, t):
             target = self.target_input(ids, mask)
             bare = [target[b, :n] + progress[b] for b, n in enumerate(lengths)]
-            targets = [x + s for x, s in zip(bare, target_said)]
-            unconditional = None if frame_phones is None else bare
-            return self.to_logit(guided_target_embeddings(self.diff_estimator, contexts, targets, t, settings,
-                                                          unconditional))
+            if frame_phones is None:
+                return self.to_logit(guided_target_embeddings(self.diff_estimator, contexts, bare, t, settings))
+            told = [x + said for x, said in zip(bare, target_said)]
+            return self.to_logit(guided_target_embeddings(self.diff_estimator, contexts, told, t, settings, bare))
 
         return predict
 
@@ -201,14 +203,6 @@ class T2SModel(nn.Module):
                 if new == PHONE_PAD or not 0 <= new < weight.shape[0]:
                     raise ConfigError(f"phone id {new} is the padding id or outside the table of {weight.shape[0]}")
                 weight[new] = weight[like[new]] if new in like else mean
-
-
-def _head(said, count: int):
-    return said if isinstance(said, float) else said[:count]
-
-
-def _tail(said, start: int):
-    return said if isinstance(said, float) else said[start:]
 
 
 def grow_phone_table(state: dict[str, torch.Tensor], size: int) -> dict[str, torch.Tensor]:
