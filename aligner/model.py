@@ -122,7 +122,7 @@ class Aligner:
             token_of_frame, score = forced_align(log_probs, [int(phone_ids[p]) for p in spoken], self.blank)
         except ValueError:
             return None
-        confidence = math.exp((score - float(log_probs.max(axis=1).sum())) / len(spoken))
+        confidence = path_confidence(log_probs, score, len(spoken))
         marks = [position for position, phone in enumerate(phone_ids) if int(phone) in pauses]
         return frame_owners(token_of_frame, spoken, marks), confidence
 
@@ -145,6 +145,10 @@ class Aligner:
             frames = np.flatnonzero((token_of_frame >= 0) & (owner[np.maximum(token_of_frame, 0)] == index))
             bounds.append((int(frames[0]), int(frames[-1]) + 1))
         spans = [WordSpan(word, start, end) for word, (start, end) in zip(words, widened(bounds, len(log_probs)))]
-        free = float(log_probs.max(axis=1).sum())
-        confidence = math.exp((score - free) / len(tokens))
-        return Alignment(spans, len(log_probs), confidence)
+        return Alignment(spans, len(log_probs), path_confidence(log_probs, score, len(tokens)))
+
+
+def path_confidence(log_probs: np.ndarray, score: float, tokens: int) -> float:
+    """`Alignment.confidence` of a forced path scoring `score` over (T, V) `log_probs`."""
+    free = float(log_probs.max(axis=1).sum())
+    return math.exp((score - free) / tokens)

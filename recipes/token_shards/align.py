@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from maskvox.edit import MIN_ALIGNMENT_CONFIDENCE
 from maskvox.errors import UserError
 from maskvox.fileio import write_json
 
@@ -74,7 +75,7 @@ class FrameAligner:
 
 
 def align(shards: str, manifest: str, model: str, out: str, feature_cache: str | None = None,
-          min_confidence: float = 0.001, quiet: bool = False) -> dict:
+          min_confidence: float = MIN_ALIGNMENT_CONFIDENCE, quiet: bool = False) -> dict:
     paths = sorted(Path(shards).glob("shard-*.npz"))
     if not paths:
         raise UserError(f"no token shards (shard-*.npz) in {shards}")
@@ -112,8 +113,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", required=True, help="model folder with an aligner and semantic features")
     parser.add_argument("--out", required=True, help="folder for the shards with frame phones")
     parser.add_argument("--feature-cache", help="cached semantic features (recipes.semantic_codec)")
-    parser.add_argument("--min-confidence", type=float, default=0.001,
-                        help="leave out utterances aligned with less confidence (default 0.001)")
+    parser.add_argument("--min-confidence", type=float, default=MIN_ALIGNMENT_CONFIDENCE,
+                        help=f"leave out utterances aligned with less confidence (default {MIN_ALIGNMENT_CONFIDENCE}, "
+                             "speech editing's cut)")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
 
