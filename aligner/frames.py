@@ -1,6 +1,6 @@
 """Which phone each 50 Hz frame belongs to: CTC spikes spread into the blank frames around them.
 
-T2S's alignment help (t2s/frame_phones.py) gives every semantic frame the phone it is said in.
+T2S's alignment help (maskvox/frame_phones.py) gives every semantic frame the phone it is said in.
 CTC forced alignment (aligner/ctc.py) marks each spoken phone with a spike of a frame or a few
 and leaves the rest blank; this turns that path into one owner per frame, as a position in the
 transcript's phone ids (punctuation and word separators included, as T2S reads them):

@@ -128,7 +128,7 @@ class T2SConfig:
     # Alignment help (t2s/progress.py), a demo option: each phone and frame also gets where it
     # lies in its sequence. Off in the official layout (no extra weights).
     progress_embedding: bool = False
-    # Alignment help (t2s/frame_phones.py), a demo option: each semantic frame also gets the
+    # Alignment help (maskvox/frame_phones.py), a demo option: each semantic frame also gets the
     # phone said in it; `frame_phone_drop` of the training items go without, as editing does.
     aligned_phones: bool = False
     frame_phone_drop: float = 0.2
@@ -151,6 +151,12 @@ class S2AConfig:
     # first num_quantizer layers, regressed in one pass and decoded without ids.
     target: str = "tokens"
     latent_dim: int = 256  # "latent": the codec's latent width (its decoder's in_channels)
+    # Alignment help for the latent S2A, a demo option (maskvox/frame_phones.py, as T2S's): each
+    # frame also gets the phone said in it; `frame_phone_drop` of the training items go without,
+    # as voice conversion and editing do.
+    aligned_phones: bool = False
+    frame_phone_drop: float = 0.2
+    phone_vocab_size: int = 1024  # "aligned_phones": the front-end's phone ids, as T2S reads them
 
 
 @dataclass

@@ -60,15 +60,17 @@ class Synthesizer:
                  preset: str | InferencePreset = "default", sampling: str | SamplingMode = "fast",
                  precision: str = "auto", progress: bool = False, prompt_cache_size: int = 16, aligner=None,
                  quantize: str = "none", loaders: dict[str, Callable[[], torch.nn.Module]] | None = None,
-                 reader: RequestReader | None = None, aligned_phones: bool | None = None):
+                 reader: RequestReader | None = None, aligned_phones: bool | None = None,
+                 s2a_aligned_phones: bool | None = None):
         """The models built (`from_pretrained` loads a folder). `quantize="int8"`: T2S and S2A
         with dynamic int8 linear layers (`maskvox.quantize`, in place; CPU). `loaders` (low
         memory): name -> function loading that model (SEMANTIC_MODELS, GENERATION_MODELS), for
         the models given as None and to reload those released after their stage. `reader`: the
         RequestReader that checked the requests before the models loaded (`check_request`), so
         their texts and prompts are not read again; it must read as the sampling mode does.
-        `aligned_phones`: whether T2S takes frame phones (t2s/frame_phones.py); default: what
-        the T2S given says (pass it when T2S comes from a loader)."""
+        `aligned_phones`, `s2a_aligned_phones`: whether T2S and the (latent) S2A take frame
+        phones (maskvox/frame_phones.py); default: what the model given says (pass them when
+        the models come from loaders)."""
         self.mode = sampling_mode(sampling)
         self.sampling = self.mode.name
         self.duration = duration
@@ -83,9 +85,12 @@ class Synthesizer:
         self.progress = progress
         self.aligner = aligner  # maskvox.aligner.Aligner, for speech editing (None: regions given by hand)
         if aligned_phones is None:
-            aligned_phones = t2s is not None and getattr(t2s, "frame_phones", None) is not None
+            aligned_phones = getattr(t2s, "frame_phones", None) is not None
+        if s2a_aligned_phones is None:
+            s2a_aligned_phones = getattr(s2a_full, "frame_phones", None) is not None
         # Frame phones in fast mode only (the reference has no such input).
         self.aligned_phones = aligned_phones and not self.mode.exact
+        self.s2a_aligned_phones = s2a_aligned_phones and not self.mode.exact
         self.reader = reader or self.mode.reader(keep_prompts=0)  # (tokenized prompts have their own cache)
         built = {"semantic_features": tokenizer.semantic_features, "semantic_codec": tokenizer.semantic_codec,
                  "t2s": t2s, "s2a_1layer": s2a_1layer, "s2a_full": s2a_full}
@@ -180,7 +185,7 @@ class Synthesizer:
         aligner = None if cfg.aligner is None else Aligner.from_pretrained(location, device, model_cfg=cfg)
         return cls(tokenizer, models.get("t2s"), models.get("s2a_1layer"), models.get("s2a_full"), duration, preset,
                    mode, precision, progress, aligner=aligner, quantize=quantize, loaders=loaders, reader=reader,
-                   aligned_phones=cfg.t2s.aligned_phones)
+                   aligned_phones=cfg.t2s.aligned_phones, s2a_aligned_phones=cfg.s2a_full.aligned_phones)
 
     # -- the API ------------------------------------------------------------------------------
 
@@ -277,42 +282,59 @@ class Synthesizer:
         and acoustic ids (T_b, 12) of each item, given its phones (prompt's + target's), its
         prompt's semantic (P_s,) and acoustic (P_a, 12) ids (may be empty) and its length.
         `known` (B, max T) with `known_semantic` (B, max T) and `known_codes` (B, max T, 12)
-        fix some target frames (speech editing). A T2S with alignment help is given frame phones
-        when `prompt_owners` is given (each item's prompt phone count and frame owners:
+        fix some target frames (speech editing). A T2S or S2A with alignment help is given frame
+        phones when `prompt_owners` is given (each item's prompt phone count and frame owners:
         `PreparedPrompt`). Seconds per stage are added to `spent`."""
         preset, mode = self.preset, self.mode
+        plans = None  # each item's frame owners over its prompt's semantic ids and its target
         # Each stage releases its model at its end (low memory; loading counts in the stage's time).
         with self.clock("t2s", spent), autocast(self.device, self.dtype), self.models.stage("t2s"):
-            frame_phones = None
             if prompt_owners is not None and self.aligned_phones:
-                frame_phones = [self.t2s.frame_phones.plan(p, count, len(q), n, owners)
-                                for p, (count, owners), q, n in zip(phones, prompt_owners, prompt_semantic, frames)]
+                plans = frame_plans(self.t2s.frame_phones, phones, prompt_owners, prompt_semantic, frames)
             semantic = self.t2s.generate(phones, prompt_semantic, frames, preset.t2s_steps,
                                          preset.sampler("t2s", mode.name), generators, known, known_semantic,
-                                         frame_phones)
+                                         plans)
+        said = None
+        if prompt_owners is not None and self.s2a_aligned_phones:
+            said = (phones, plans if plans is not None else prompt_owners)
         codes = self.generate_acoustic(semantic, prompt_semantic, prompt_acoustic, generators, known, known_codes,
-                                       spent)
+                                       spent, said)
         return semantic, codes
 
     def generate_acoustic(self, semantic: list[torch.Tensor], prompt_semantic: list[torch.Tensor],
                           prompt_acoustic: list[torch.Tensor], generators=None, known: torch.Tensor | None = None,
-                          known_codes: torch.Tensor | None = None, spent: dict[str, float] | None = None):
+                          known_codes: torch.Tensor | None = None, spent: dict[str, float] | None = None,
+                          said: tuple[list[torch.Tensor], list] | None = None):
         """S2A (layer 1, then the rest) for a batch: the acoustic ids (T_b, L) of each item's target
         semantic ids (T_b,), given its prompt's semantic (P_s,) and acoustic (P_a, 12) ids; `known`
         and `known_codes` as in `generate_tokens`. T2S's output, or a recording's ids (voice conversion).
-        L is the S2A model's layer count: 12, or fewer, which the codec decodes alone (the demo's 4)."""
+        L is the S2A model's layer count: 12, or fewer, which the codec decodes alone (the demo's 4).
+        `said` (an S2A with alignment help): each item's phone ids, and either its frame owners
+        over prompt + target (T2S's plans) or its prompt's (phone count, owners)."""
+        import torch
+
         preset, mode = self.preset, self.mode
         semantic_in, acoustic_in = s2a_inputs(prompt_semantic, prompt_acoustic, semantic, trim=mode.trim_prompt)
         settings = preset.sampler("s2a", mode.name)
+        extra = {}
         first = None  # layer 1 comes from the 1-layer model, or the full model predicts every layer
         if "s2a_1layer" in self.models:
             with self.clock("s2a_layer1", spent), autocast(self.device, self.dtype), self.models.stage("s2a_1layer"):
                 first = self.s2a_1layer.generate(semantic_in, acoustic_in, preset.s2a_steps[:1], settings,
                                                  generators=generators, known=known, known_codes=known_codes)
         with self.clock("s2a_rest", spent), autocast(self.device, self.dtype), self.models.stage("s2a_full"):
+            if said is not None:
+                phones, plans = said
+                if not isinstance(plans[0], torch.Tensor):  # prompts' owners: spread the targets' phones
+                    plans = frame_plans(self.s2a_full.frame_phones, phones, plans, prompt_semantic,
+                                        [len(ids) for ids in semantic])
+                # s2a_inputs may have cut the prompt's last ids: its frame owners with them.
+                extra["frame_phones"] = [(p, torch.cat([plan[: len(ids) - len(target)], plan[len(prompt):]]))
+                                         for p, plan, ids, target, prompt
+                                         in zip(phones, plans, semantic_in, semantic, prompt_semantic)]
             steps = preset.s2a_layer_steps(self.s2a_full.num_quantizer)
             codes = self.s2a_full.generate(semantic_in, acoustic_in, steps, settings, given_codes=first,
-                                           generators=generators, known=known, known_codes=known_codes)
+                                           generators=generators, known=known, known_codes=known_codes, **extra)
         return codes
 
     def decode(self, codes: torch.Tensor, spent: dict[str, float] | None = None) -> np.ndarray:
@@ -379,7 +401,7 @@ class Synthesizer:
 
         from .edit import MIN_ALIGNMENT_CONFIDENCE
 
-        if not self.aligned_phones or self.aligner is None or not phones:
+        if not (self.aligned_phones or self.s2a_aligned_phones) or self.aligner is None or not phones:
             return None
         aligned = self.aligner.frame_owners(features, phones)
         if aligned is None or aligned[1] < MIN_ALIGNMENT_CONFIDENCE:
@@ -447,6 +469,14 @@ def check_request(request: CloneRequest, sampling: str = "fast", reader: Request
     them, so bad input fails at once): the controls, both texts, the prompt recording. Give
     the same `reader` to the Synthesizer and nothing is read twice."""
     return (reader or sampling_mode(sampling).reader()).check(request)
+
+
+def frame_plans(frame_phones, phones: list[torch.Tensor], prompt_owners: list, prompt_semantic: list[torch.Tensor],
+                frames: list[int]) -> list[torch.Tensor]:
+    """Each item's frame owners over its prompt's semantic ids and its `frames` target frames
+    (`FramePhones.plan`), from its phone ids and its prompt's (phone count, owners or None)."""
+    return [frame_phones.plan(p, count, len(q), n, owners)
+            for p, (count, owners), q, n in zip(phones, prompt_owners, prompt_semantic, frames)]
 
 
 def s2a_inputs(prompt_semantic: list[torch.Tensor], prompt_acoustic: list[torch.Tensor],

@@ -85,7 +85,7 @@ class PreparedPrompt:
     read_seconds: float  # reading, checking, cutting, normalising (0 when it came from the cache)
     tokenize_seconds: float  # semantic ids + acoustic ids (0 likewise)
     # (P_s,) each semantic frame's position in `phones` (-1 silence), by the aligner, for a T2S
-    # with alignment help (t2s/frame_phones.py); None otherwise or when it aligns badly.
+    # with alignment help (maskvox/frame_phones.py); None otherwise or when it aligns badly.
     frame_owners: torch.Tensor | None = None
 
 

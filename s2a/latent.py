@@ -13,6 +13,12 @@ directly (`AcousticCodec.decode_latents`); they are not snapped back to codes.
 The code -> latent table (num_quantizer, codebook_size, latent_dim) is copied from the codec
 once (`fit_latent_tables`) and saved with the model, so the model alone turns known codes
 (the prompt, an edit's kept frames) into exact latents.
+
+With `aligned_phones` (a further demo option) every frame is also told the phone said in it
+(maskvox/frame_phones.py, as T2S is): the k-means semantic ids are phonetically ambiguous (a
+linear probe reads 46 % phone error from them), and a clone knows its phones. The embeddings
+start at zero (a fine-tuned model starts where it stood) and `frame_phone_drop` of the
+training items go without, so voice conversion (no transcript) and editing still work.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from torch import nn
 
 from maskvox.config import S2AConfig
 from maskvox.errors import ConfigError
+from maskvox.frame_phones import FramePhones
 from maskvox.nn import draw_mask, pack_rows
 
 from .model import S2ABatch, S2AModel
@@ -43,6 +50,9 @@ class S2ALatentModel(S2AModel):
         self.register_buffer("code_latent", torch.zeros(cfg.num_quantizer, cfg.codebook_size, cfg.latent_dim))
         self.register_buffer("latent_mean", torch.zeros(cfg.latent_dim))
         self.register_buffer("latent_std", torch.ones(cfg.latent_dim))
+        self.frame_phones = FramePhones(cfg.phone_vocab_size, cfg.hidden_size) if cfg.aligned_phones else None
+        if not 0.0 <= cfg.frame_phone_drop <= 1.0:
+            raise ConfigError(f"s2a.frame_phone_drop must be between 0 and 1, got {cfg.frame_phone_drop}")
 
     # -- latents --------------------------------------------------------------------------------
 
@@ -64,6 +74,15 @@ class S2ALatentModel(S2AModel):
     def semantic_condition(self, semantic_ids: torch.Tensor) -> torch.Tensor:
         return self.diff_estimator.cond_mlp(self.condition(semantic_ids, 0))
 
+    def said_phones(self, aligned: tuple[torch.Tensor, torch.Tensor] | None, frames: int) -> torch.Tensor | float:
+        """(phone ids (L,), owners (T,)) -> (T, hidden) phone embeddings, or 0 without them."""
+        if aligned is None or self.frame_phones is None:
+            return 0.0
+        phones, owners = aligned
+        if len(owners) != frames:
+            raise ValueError(f"frame phones cover {len(owners)} frames, the semantic ids {frames}")
+        return self.frame_phones(phones, owners)
+
     # -- training -------------------------------------------------------------------------------
 
     def masked_loss(self, batch: S2ABatch, span_ratio: float = 0.0, layer: int | None = None,
@@ -71,12 +90,19 @@ class S2ALatentModel(S2AModel):
         """L1 between predicted and true standardised latents over the masked frames. Masks as
         the token model draws them (a visible prefix prompt or a middle span's two sides; with
         probability cfg_scale no context), all layers of a frame masked together. `layer` is
-        accepted for the shared training loop and ignored (one output for every layer)."""
+        accepted for the shared training loop and ignored (one output for every layer). Items
+        with frame phones are told them, except `frame_phone_drop` of them."""
         rows, draws = [], []
-        for semantic, acoustic in zip(batch.semantic, batch.acoustic):
+        phones = batch.phones or [None] * len(batch.semantic)
+        owners = batch.frame_phones or [None] * len(batch.semantic)
+        for semantic, acoustic, item_phones, item_owners in zip(batch.semantic, batch.acoustic, phones, owners):
             draw = draw_mask(len(semantic), self.cfg.cfg_scale, span_ratio, floor=0.2, max_prompt=0.5)
             mask = draw.mask.to(acoustic.device)
-            rows.append([self.frame_input(acoustic, mask) + self.semantic_condition(semantic)])
+            aligned = None
+            if item_owners is not None and float(torch.rand(())) >= self.cfg.frame_phone_drop:
+                aligned = (item_phones, item_owners)
+            said = self.said_phones(aligned, len(semantic))
+            rows.append([self.frame_input(acoustic, mask) + self.semantic_condition(semantic) + said])
             draws.append(draw)
         packed = pack_rows([[row] for row in rows])
         out = self.diff_estimator.run_packed(packed, torch.tensor([draw.t for draw in draws], device=packed.x.device))
@@ -100,14 +126,19 @@ class S2ALatentModel(S2AModel):
         generators=None,
         known: torch.Tensor | None = None,
         known_codes: torch.Tensor | None = None,
+        frame_phones: Sequence[tuple[torch.Tensor, torch.Tensor]] | None = None,
     ) -> list[torch.Tensor]:
         """Latents (T_b, D) float32 for each item, in one pass: semantic ids (P_b + T_b,), the
         prompt's codes (P_b, >= num_quantizer). `known` (B, max T) bool with `known_codes`
         (B, max T, >= num_quantizer) give some target frames (speech editing): they are inputs,
-        and their exact latents are the output there. Deterministic: `steps`, `settings` and
-        `generators` are accepted for the pipeline's shared call and not used."""
+        and their exact latents are the output there. `frame_phones` (a model with
+        `aligned_phones`): each item's phone ids and (P_b + T_b,) frame owners
+        (`FramePhones.plan`); None: the model works without them. Deterministic: `steps`,
+        `settings` and `generators` are accepted for the pipeline's shared call and not used."""
         if given_codes is not None:
             raise ValueError("an S2A with target 'latent' predicts every layer: it takes no given codes")
+        if frame_phones is not None and self.frame_phones is None:
+            raise ValueError("frame phones need an S2A with aligned_phones")
         device = self.mask_emb.weight.device
         rows, lengths, masks = [], [], []
         for b, (semantic, prompt) in enumerate(zip(semantic_ids, prompt_codes)):
@@ -121,7 +152,10 @@ class S2ALatentModel(S2AModel):
                 masked = ~known[b, :length].to(device)
                 target_codes = known_codes[b, :length, : self.num_quantizer].to(device)
             frames = torch.cat([self.prompt_input(prompt), self.frame_input(target_codes, masked)])
-            rows.append([frames + self.semantic_condition(semantic)])
+            aligned = None
+            if frame_phones is not None:
+                aligned = tuple(part.to(device) for part in frame_phones[b])
+            rows.append([frames + self.semantic_condition(semantic) + self.said_phones(aligned, len(semantic))])
             lengths.append(length)
             masks.append((masked, target_codes))
         packed = pack_rows([[row] for row in rows])

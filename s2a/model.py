@@ -26,10 +26,14 @@ from maskvox.sampling import SamplerSettings, guided_target_embeddings, make_sam
 
 @dataclass
 class S2ABatch:
-    """Training items: semantic ids (T_b,) and acoustic ids (T_b, num_quantizer), aligned."""
+    """Training items: semantic ids (T_b,) and acoustic ids (T_b, num_quantizer), aligned; for a
+    latent S2A with `aligned_phones`, each item's phone ids (L_b,) and frame owners (T_b,)
+    (positions in them, -1 silence), or None for an item without an alignment."""
 
     semantic: list[torch.Tensor]
     acoustic: list[torch.Tensor]
+    phones: list[torch.Tensor | None] | None = None
+    frame_phones: list[torch.Tensor | None] | None = None
 
 
 class S2AModel(nn.Module):
@@ -249,6 +253,8 @@ def load_s2a(location, name: str, cfg=None, device: str = "cpu") -> S2AModel:
 def s2a_model_class(cfg: S2AConfig) -> type[S2AModel]:
     """S2AModel, or the latent-regression variant (s2a/latent.py) for `target: latent`."""
     if cfg.target == "tokens":
+        if cfg.aligned_phones:
+            raise ConfigError("s2a aligned_phones is an option of the latent S2A: set target 'latent'")
         return S2AModel
     if cfg.target == "latent":
         from .latent import S2ALatentModel

@@ -20,7 +20,7 @@ from maskvox.errors import ConfigError
 from maskvox.nn import MaskedTransformer, draw_mask, init_masked_model_weights, masked_prediction_loss
 from maskvox.sampling import SamplerSettings, guided_target_embeddings, make_sampler, reference_guided, stack_equal
 
-from .frame_phones import FramePhones
+from maskvox.frame_phones import FramePhones
 from .progress import ProgressEmbedding
 
 PHONE_PAD = 1023  # the official padding id of the phone vocabulary

@@ -1,4 +1,4 @@
-"""T2S alignment help by frame phones (t2s/frame_phones.py, `aligned_phones`, a demo option):
+"""T2S alignment help by frame phones (maskvox/frame_phones.py, `aligned_phones`, a demo option):
 frame owners from CTC paths, phones spread by their mean lengths, a zero start that changes
 nothing, training on aligned shards, and generation through the pipeline."""
 
@@ -19,7 +19,7 @@ from maskvox.config import AlignerConfig, T2SConfig
 from maskvox.errors import ConfigError
 from maskvox.pipeline import CloneRequest, Synthesizer
 from maskvox.sampling import SamplerSettings
-from maskvox.t2s.frame_phones import FramePhones, fit_mean_frames
+from maskvox.frame_phones import FramePhones, fit_mean_frames
 from maskvox.t2s.model import T2SBatch, T2SModel
 from maskvox.text import PhoneVocabulary
 from recipes.common.shards import TokenCorpus, TokenItem, write_shards

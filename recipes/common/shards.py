@@ -118,6 +118,20 @@ class TokenCorpus:
     def __getitem__(self, index: int) -> TokenItem:
         return self.items[index]
 
+    def join_frame_phones(self, folder: str | Path) -> int:
+        """Give each utterance the phone ids and frame owners that the aligned shards in `folder`
+        (recipes.token_shards.align) hold for the same id and number of frames; returns how many
+        were joined. The rest keep none (the aligner left them out, or their language has no
+        front-end)."""
+        aligned = {item.id: item for item in TokenCorpus(folder, need=("phones", "frame_phones")).items}
+        joined = 0
+        for item in self.items:
+            match = aligned.get(item.id)
+            if match is not None and match.num_frames == item.num_frames:
+                item.phones, item.frame_phones = match.phones, match.frame_phones
+                joined += 1
+        return joined
+
 
 def read_shard(path: Path) -> list[TokenItem]:
     """The utterances of one shard file."""

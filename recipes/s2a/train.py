@@ -15,7 +15,9 @@ Input: token shards with semantic and acoustic ids, cut into random crops of
 `data.max_frames`. The objective is the reference's (`S2AModel.masked_loss`) plus middle
 spans (`data.span_ratio`). `model.target: latent` (a demo option, s2a/latent.py) regresses
 the codec's continuous latent instead of classifying codes; `latent.codec` names the model
-folder whose codec made the ids (its code -> latent table is copied into the model). Checkpoints export `s2a_model/s2a_model_{1layer,full}/` +
+folder whose codec made the ids (its code -> latent table is copied into the model); with
+`model.aligned_phones` each frame is also told its phone, from `phones.train_shards` (T2S's
+aligned shards, joined by utterance id). Checkpoints export `s2a_model/s2a_model_{1layer,full}/` +
 config.json to `export_dir`.
 """
 
@@ -29,6 +31,7 @@ import torch
 from maskvox.checkpoint import write_model_folder
 from maskvox.config import S2AConfig
 from maskvox.errors import UserError
+from maskvox.frame_phones import fit_mean_frames
 from maskvox.s2a.latent import S2ALatentModel, fit_latent_tables
 from maskvox.s2a.model import S2AModel, s2a_model_class
 
@@ -61,6 +64,15 @@ class LatentTargetConfig:
 
 
 @dataclass
+class FramePhoneShardsConfig:
+    """For `model.aligned_phones` (a latent S2A told each frame's phone): shards with frame
+    phones (recipes.token_shards.align, T2S's), joined to the S2A shards by utterance id."""
+
+    train_shards: str = ""
+    heldout_shards: str = ""
+
+
+@dataclass
 class S2ATrainConfig:
     model: S2AConfig = field(default_factory=S2AConfig)
     data: TokenDataConfig = field(default_factory=lambda: TokenDataConfig(max_frames=500))
@@ -68,6 +80,7 @@ class S2ATrainConfig:
     finetune: FineTuneConfig = field(default_factory=FineTuneConfig)
     soft: SoftTargetConfig = field(default_factory=SoftTargetConfig)
     latent: LatentTargetConfig = field(default_factory=LatentTargetConfig)
+    phones: FramePhoneShardsConfig = field(default_factory=FramePhoneShardsConfig)
     run: RunConfig = field(default_factory=RunConfig)
     export_dir: str = ""  # official-layout model folder; empty: <exp_dir>/export
 
@@ -77,7 +90,8 @@ def module_name(cfg: S2AConfig) -> str:
 
 
 class AlignedCrops(torch.utils.data.Dataset):
-    """Random crops of at most `max_frames` aligned semantic and acoustic frames."""
+    """Random crops of at most `max_frames` aligned semantic and acoustic frames, with the
+    item's phone ids and the crop's frame owners (None for an item without them)."""
 
     def __init__(self, corpus: TokenCorpus, max_frames: int, num_quantizer: int):
         self.items = [item for item in corpus.items if len(item.semantic) > 0]
@@ -93,8 +107,11 @@ class AlignedCrops(torch.utils.data.Dataset):
         item = self.items[index]
         start = int(torch.randint(0, max(1, len(item.semantic) - self.max_frames + 1), ()))
         end = start + self.max_frames
+        aligned = item.frame_phones is not None
         return (torch.from_numpy(item.semantic[start:end]),
-                torch.from_numpy(item.acoustic[start:end, : self.num_quantizer]))
+                torch.from_numpy(item.acoustic[start:end, : self.num_quantizer]),
+                torch.from_numpy(item.phones) if aligned else None,
+                torch.from_numpy(item.frame_phones[start:end]) if aligned else None)
 
 
 def first_layers(state: dict[str, torch.Tensor], layers: int) -> dict[str, torch.Tensor]:
@@ -121,19 +138,36 @@ def adapted(state: dict[str, torch.Tensor], model: S2AModel) -> dict[str, torch.
     return state
 
 
-def collate(pairs) -> dict:
-    return {"semantic": [s for s, _ in pairs], "acoustic": [a for _, a in pairs]}
+def collate(crops) -> dict:
+    batch = {"semantic": [crop[0] for crop in crops], "acoustic": [crop[1] for crop in crops]}
+    if any(crop[3] is not None for crop in crops):
+        batch.update(phones=[crop[2] for crop in crops], frame_phones=[crop[3] for crop in crops])
+    return batch
+
+
+def corpus_with_phones(shards: str, phone_shards: str, aligned: bool, quiet: bool) -> TokenCorpus:
+    """The S2A shards; for a model with `aligned_phones`, joined with the frame phones' shards."""
+    corpus = TokenCorpus(shards, need=("semantic", "acoustic"))
+    if aligned:
+        if not phone_shards:
+            raise UserError("model.aligned_phones needs phones.train_shards and phones.heldout_shards: "
+                            "shards with frame phones (recipes.token_shards.align)")
+        joined = corpus.join_frame_phones(phone_shards)
+        if not quiet:
+            print(f"{shards}: {joined} of {len(corpus)} utterances have frame phones ({phone_shards})")
+    return corpus
 
 
 def train(cfg: S2ATrainConfig) -> TrainingRun:
     # The data first: a bad corpus is reported before the run folder is created.
     if cfg.model.target == "latent" and not cfg.latent.codec:
         raise UserError("model.target latent needs latent.codec: the model folder whose acoustic codec made the ids")
-    corpus = TokenCorpus(cfg.data.train_shards, need=("semantic", "acoustic"))
+    aligned, quiet = cfg.model.aligned_phones, cfg.run.quiet
+    corpus = corpus_with_phones(cfg.data.train_shards, cfg.phones.train_shards, aligned, quiet)
     dataset = AlignedCrops(corpus, cfg.data.max_frames, cfg.model.num_quantizer)
     heldout = None
     if cfg.data.heldout_shards:
-        heldout_corpus = TokenCorpus(cfg.data.heldout_shards, need=("semantic", "acoustic"))
+        heldout_corpus = corpus_with_phones(cfg.data.heldout_shards, cfg.phones.heldout_shards, aligned, quiet)
         heldout = AlignedCrops(heldout_corpus, cfg.data.max_frames, cfg.model.num_quantizer)
     run = TrainingRun(cfg.run, full_config=cfg, find_unused_parameters=True)
     name = module_name(cfg.model)
@@ -146,6 +180,9 @@ def train(cfg: S2ATrainConfig) -> TrainingRun:
 
         sample = [torch.from_numpy(item.acoustic) for item in dataset.items[: cfg.latent.stats_items]]
         fit_latent_tables(model, load_acoustic_codec(cfg.latent.codec), sample)
+        if model.frame_phones is not None:
+            fit_mean_frames(model.frame_phones, [(item.phones, item.frame_phones) for item in dataset.items
+                                                 if item.frame_phones is not None])
 
     def export(weights) -> None:
         def update(model_cfg):

@@ -9,7 +9,7 @@ Input: token shards with semantic and phone ids (`recipes.token_shards`). The ob
 the reference's (see `T2SModel.masked_loss`) plus middle spans (`data.span_ratio`) for
 editing. Fine-tuning: `finetune.init_from` names a model folder or hub repo; a bigger
 `model.phone_vocab_size` grows the phone table, `finetune.new_phone_ids` initialises rows
-for new phones. `model.aligned_phones` (alignment help, t2s/frame_phones.py) needs shards with
+for new phones. `model.aligned_phones` (alignment help, maskvox/frame_phones.py) needs shards with
 frame phones (`recipes.token_shards.align`). Checkpoints export `t2s_model/model.safetensors` + config.json to `export_dir`.
 """
 
@@ -23,7 +23,7 @@ import torch
 from maskvox.checkpoint import write_model_folder
 from maskvox.config import T2SConfig
 from maskvox.errors import UserError
-from maskvox.t2s.frame_phones import fit_mean_frames
+from maskvox.frame_phones import fit_mean_frames
 from maskvox.t2s.model import T2SModel, grow_phone_table
 
 from ..common.cli import run_recipe

@@ -1,14 +1,16 @@
-"""Alignment help for a small T2S (a demo option, `aligned_phones`; the official T2S has none):
-each semantic frame is told which phone is said in it.
+"""Alignment help for a small T2S or latent S2A (a demo option, `aligned_phones`; the official
+models have none): each semantic frame is told which phone is said in it.
 
 The in-context T2S must find by attention which phone each frame says; trained on a few hours
 of speech on a CPU it learns that slowly (held-out accuracy +3 points per doubling of
 CPU-hours). Here every frame also gets the embedding of its phone (the aligner's forced
 alignment in training, `recipes.token_shards.align`; in generation, the phones spread over the
 target's frames by their mean lengths, `FramePhones.spread`), plus a marker on a phone's first
-frame, so the model only has to say how each phone sounds in this voice. The embeddings start
-at zero, so a model fine-tuned with them starts where the model without them stood, and items
-trained without them (`drop`) keep the model usable where no alignment exists (speech editing).
+frame, so the model only has to say how each phone sounds in this voice. The latent S2A
+(s2a/latent.py) takes the same help, as the semantic ids it reads leave the phone ambiguous.
+The embeddings start at zero, so a model fine-tuned with them starts where the model without
+them stood, and items trained without them (`drop`) keep the model usable where no alignment
+exists (speech editing, voice conversion).
 """
 
 from __future__ import annotations
