@@ -157,6 +157,10 @@ class S2AConfig:
     aligned_phones: bool = False
     frame_phone_drop: float = 0.2
     phone_vocab_size: int = 1024  # "aligned_phones": the front-end's phone ids, as T2S reads them
+    # The longest prompt (frames) the pipeline gives S2A: a longer one is cut to its last frames.
+    # A model trained on short crops has never seen more (the demo's: half of 200-frame crops),
+    # and reads a longer prompt badly. 0: the whole prompt, as the official models read it.
+    max_prompt_frames: int = 0
 
 
 @dataclass

@@ -201,7 +201,10 @@ def convert_speech(synth, request: ConvertRequest, batch_size: int = 8) -> Conve
         prompt = synth.prompt_tokens(request)
         ids = fit_frames(source_ids(synth, source_16k), frames)
         timings["features"] = time.perf_counter() - clock
-        prompt_frames = min(len(prompt.semantic), len(prompt.acoustic))  # as s2a_inputs trims them
+        from .pipeline import kept_prompt
+
+        start, stop = kept_prompt(len(prompt.semantic), len(prompt.acoustic), True, synth.s2a_prompt_frames)
+        prompt_frames = stop - start  # as s2a_inputs keeps them
         levels = frame_levels_db(np.pad(recording.wav_24k, (0, frames * hop)), ACOUSTIC_RATE)
         windows = plan_windows(frames, MAX_TOTAL_FRAMES - prompt_frames, levels)
         audio, codes = [], []

@@ -86,6 +86,7 @@ _SIZE_KINDS = {  # config field -> (low, high)
     "up_ratios": (1, 64),
     "sample_rate": (1_000, MAX_MODEL_SAMPLE_RATE),
     "frame_rate_hz": (1, 1_000),
+    "max_prompt_frames": (0, MAX_CODE_FRAMES),
 }
 # The transformers config of a w2v-BERT folder (semantic_features/config.json): its sizes.
 SSL_SIZE_KINDS = {

@@ -61,7 +61,7 @@ class Synthesizer:
                  precision: str = "auto", progress: bool = False, prompt_cache_size: int = 16, aligner=None,
                  quantize: str = "none", loaders: dict[str, Callable[[], torch.nn.Module]] | None = None,
                  reader: RequestReader | None = None, aligned_phones: bool | None = None,
-                 s2a_aligned_phones: bool | None = None):
+                 s2a_aligned_phones: bool | None = None, s2a_prompt_frames: int = 0):
         """The models built (`from_pretrained` loads a folder). `quantize="int8"`: T2S and S2A
         with dynamic int8 linear layers (`maskvox.quantize`, in place; CPU). `loaders` (low
         memory): name -> function loading that model (SEMANTIC_MODELS, GENERATION_MODELS), for
@@ -70,7 +70,8 @@ class Synthesizer:
         their texts and prompts are not read again; it must read as the sampling mode does.
         `aligned_phones`, `s2a_aligned_phones`: whether T2S and the (latent) S2A take frame
         phones (maskvox/frame_phones.py); default: what the model given says (pass them when
-        the models come from loaders)."""
+        the models come from loaders). `s2a_prompt_frames`: the S2A config's
+        `max_prompt_frames`, when S2A comes from a loader."""
         self.mode = sampling_mode(sampling)
         self.sampling = self.mode.name
         self.duration = duration
@@ -91,6 +92,8 @@ class Synthesizer:
         # Frame phones in fast mode only (the reference has no such input).
         self.aligned_phones = aligned_phones and not self.mode.exact
         self.s2a_aligned_phones = s2a_aligned_phones and not self.mode.exact
+        # The longest prompt S2A reads (its config's max_prompt_frames; 0: all of it).
+        self.s2a_prompt_frames = s2a_full.cfg.max_prompt_frames if s2a_full is not None else s2a_prompt_frames
         self.reader = reader or self.mode.reader(keep_prompts=0)  # (tokenized prompts have their own cache)
         built = {"semantic_features": tokenizer.semantic_features, "semantic_codec": tokenizer.semantic_codec,
                  "t2s": t2s, "s2a_1layer": s2a_1layer, "s2a_full": s2a_full}
@@ -185,7 +188,8 @@ class Synthesizer:
         aligner = None if cfg.aligner is None else Aligner.from_pretrained(location, device, model_cfg=cfg)
         return cls(tokenizer, models.get("t2s"), models.get("s2a_1layer"), models.get("s2a_full"), duration, preset,
                    mode, precision, progress, aligner=aligner, quantize=quantize, loaders=loaders, reader=reader,
-                   aligned_phones=cfg.t2s.aligned_phones, s2a_aligned_phones=cfg.s2a_full.aligned_phones)
+                   aligned_phones=cfg.t2s.aligned_phones, s2a_aligned_phones=cfg.s2a_full.aligned_phones,
+                   s2a_prompt_frames=cfg.s2a_full.max_prompt_frames)
 
     # -- the API ------------------------------------------------------------------------------
 
@@ -314,7 +318,8 @@ class Synthesizer:
         import torch
 
         preset, mode = self.preset, self.mode
-        semantic_in, acoustic_in = s2a_inputs(prompt_semantic, prompt_acoustic, semantic, trim=mode.trim_prompt)
+        semantic_in, acoustic_in, kept = s2a_inputs(prompt_semantic, prompt_acoustic, semantic, mode.trim_prompt,
+                                                    self.s2a_prompt_frames)
         settings = preset.sampler("s2a", mode.name)
         extra = {}
         first = None  # layer 1 comes from the 1-layer model, or the full model predicts every layer
@@ -328,10 +333,9 @@ class Synthesizer:
                 if not isinstance(plans[0], torch.Tensor):  # prompts' owners: spread the targets' phones
                     plans = frame_plans(self.s2a_full.frame_phones, phones, plans, prompt_semantic,
                                         [len(ids) for ids in semantic])
-                # s2a_inputs may have cut the prompt's last ids: its frame owners with them.
-                extra["frame_phones"] = [(p, torch.cat([plan[: len(ids) - len(target)], plan[len(prompt):]]))
-                                         for p, plan, ids, target, prompt
-                                         in zip(phones, plans, semantic_in, semantic, prompt_semantic)]
+                # The prompt frames s2a_inputs kept, with their frame owners.
+                extra["frame_phones"] = [(p, torch.cat([plan[start:stop], plan[len(prompt):]]))
+                                         for p, plan, (start, stop), prompt in zip(phones, plans, kept, prompt_semantic)]
             steps = preset.s2a_layer_steps(self.s2a_full.num_quantizer)
             codes = self.s2a_full.generate(semantic_in, acoustic_in, steps, settings, given_codes=first,
                                            generators=generators, known=known, known_codes=known_codes, **extra)
@@ -479,18 +483,27 @@ def frame_plans(frame_phones, phones: list[torch.Tensor], prompt_owners: list, p
             for p, (count, owners), q, n in zip(phones, prompt_owners, prompt_semantic, frames)]
 
 
-def s2a_inputs(prompt_semantic: list[torch.Tensor], prompt_acoustic: list[torch.Tensor],
-               targets: list[torch.Tensor], trim: bool):
-    """Semantic ids (prompt + target) and prompt acoustic ids for S2A. The two prompts can
+def kept_prompt(semantic_frames: int, acoustic_frames: int, trim: bool, longest: int = 0) -> tuple[int, int]:
+    """The prompt frames S2A reads, (start, stop) of its semantic ids. The two prompts can
     differ by a frame (the fbank and the codec frame the signal differently); `trim` cuts
-    both to the shorter so the output has exactly the target's frames. The reference
-    keeps them as they are (its output then has P_s + T - P_a frames)."""
+    both to the shorter so the output has exactly the target's frames (the reference keeps
+    them as they are: its output then has P_s + T - P_a frames). `longest` > 0 (an S2A's
+    `max_prompt_frames`) keeps only the prompt's last `longest` frames."""
+    stop = min(semantic_frames, acoustic_frames) if trim else semantic_frames
+    return (max(0, stop - longest) if longest > 0 else 0), stop
+
+
+def s2a_inputs(prompt_semantic: list[torch.Tensor], prompt_acoustic: list[torch.Tensor],
+               targets: list[torch.Tensor], trim: bool, longest: int = 0):
+    """Semantic ids (prompt + target) and prompt acoustic ids for S2A, and the (start, stop)
+    of each prompt's semantic ids kept (`kept_prompt`)."""
     import torch
 
-    semantic, acoustic = [], []
+    semantic, acoustic, kept = [], [], []
     for prompt_s, prompt_a, target in zip(prompt_semantic, prompt_acoustic, targets):
-        length = min(len(prompt_s), len(prompt_a)) if trim else len(prompt_s)
-        acoustic_length = length if trim else len(prompt_a)
-        semantic.append(torch.cat([prompt_s[:length], target]))
-        acoustic.append(prompt_a[:acoustic_length])
-    return semantic, acoustic
+        start, stop = kept_prompt(len(prompt_s), len(prompt_a), trim, longest)
+        acoustic_stop = stop if trim else len(prompt_a)
+        semantic.append(torch.cat([prompt_s[start:stop], target]))
+        acoustic.append(prompt_a[start:acoustic_stop])
+        kept.append((start, stop))
+    return semantic, acoustic, kept

@@ -135,7 +135,7 @@ def aligned_model(tmp_path_factory):
     torch.manual_seed(0)
     s2a_cfg = S2AConfig(num_quantizer=4, predict_layer_1=True, target="latent", hidden_size=64, num_layers=2,
                         num_heads=4, latent_dim=preset("tiny").acoustic_codec.decoder.in_channels,
-                        aligned_phones=True)
+                        aligned_phones=True, max_prompt_frames=30)
     s2a = S2ALatentModel(s2a_cfg)
     fit_latent_tables(s2a, load_acoustic_codec(folder), [torch.randint(0, 1024, (50, 4))])
     with torch.no_grad():
@@ -151,10 +151,12 @@ def aligned_model(tmp_path_factory):
 
 @pytest.mark.slow
 def test_a_clone_hands_its_frame_plan_to_s2a_and_a_conversion_none(aligned_model, monkeypatch):
+    """(With the prompt cut to its last 30 frames, and the frame plan with it.)"""
     told = []
     generate = S2ALatentModel.generate
 
     def spy(self, semantic_ids, prompt_codes, *args, frame_phones=None, **kwargs):
+        assert all(len(prompt) <= 30 for prompt in prompt_codes)  # max_prompt_frames
         told.append(None if frame_phones is None else [(len(o), len(s)) for (_, o), s in zip(frame_phones, semantic_ids)])
         return generate(self, semantic_ids, prompt_codes, *args, frame_phones=frame_phones, **kwargs)
 

@@ -13,7 +13,7 @@ from maskvox.audio import ACOUSTIC_RATE
 from maskvox.codecs.pretrained import load_acoustic_codec
 from maskvox.config import S2AConfig
 from maskvox.errors import ConfigError, UserError
-from maskvox.pipeline import CloneRequest, Synthesizer
+from maskvox.pipeline import CloneRequest, Synthesizer, kept_prompt, s2a_inputs
 from maskvox.s2a.latent import S2ALatentModel, fit_latent_tables
 from maskvox.s2a.model import S2AModel, s2a_model_class
 from recipes.common.shards import TokenCorpus
@@ -136,6 +136,17 @@ def test_the_recipe_trains_and_exports_a_latent_s2a_with_its_codec_table(tmp_pat
     codes = torch.randint(0, 1024, (1, 20, 4))
     expected = load_acoustic_codec(codec_folder).decoder.vq2emb(codes.permute(2, 0, 1)).transpose(1, 2)
     torch.testing.assert_close(model.latents_of(codes), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_a_prompt_is_cut_to_the_last_frames_the_s2a_was_trained_with():
+    assert kept_prompt(150, 151, trim=True) == (0, 150)
+    assert kept_prompt(150, 151, trim=True, longest=100) == (50, 150)
+    assert kept_prompt(80, 81, trim=True, longest=100) == (0, 80)
+    assert kept_prompt(151, 150, trim=False, longest=0) == (0, 151)  # the reference: as they are
+    prompt_s, prompt_a, target = torch.arange(150), torch.arange(151)[:, None].repeat(1, 4), torch.arange(7) + 1000
+    semantic, acoustic, kept = s2a_inputs([prompt_s], [prompt_a], [target], trim=True, longest=100)
+    assert kept == [(50, 150)] and torch.equal(semantic[0], torch.cat([torch.arange(50, 150), target]))
+    assert torch.equal(acoustic[0][:, 0], torch.arange(50, 150))
 
 
 @pytest.mark.slow
