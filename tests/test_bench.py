@@ -95,7 +95,12 @@ def test_gpu_check_dry_run_passes_on_the_cpu(tmp_path):
         "device_tests": "passed", "benchmarks": "passed"}
     runs = {run["run"]: run for run in report["benchmarks"]["runs"]}
     assert set(runs) == {"reference/default/1", "fast/default/1", "fast/default/2"}
-    assert runs["fast/default/1"]["same_ids"] and all(run["total_s"] > 0 for run in runs.values())
+    assert all(run["total_s"] > 0 for run in runs.values())
+    # Fast mode computes what the reference computes, unless the demo gives it inputs of its own
+    # (alignment help): then the ids are not compared.
+    from recipes.bench.clone import fast_only_inputs
+
+    assert runs["fast/default/1"]["same_ids"] is (None if fast_only_inputs(report["benchmarks"]["model"]) else True)
 
 
 def test_gpu_check_without_a_gpu_says_so_and_fails(tmp_path, monkeypatch):
