@@ -138,6 +138,19 @@ def synthetic_token_shards(folder: Path, utterances: int = 48, seed: int = 0) ->
     return folder
 
 
+def loss_after_training(model, batch, steps: int = 60, lr: float = 3e-3) -> float:
+    """`model`'s loss on `batch` (with the same random masks every call) after `steps` AdamW
+    steps on it: whether a model can fit what a batch holds."""
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr)
+    for _ in range(steps):
+        optimizer.zero_grad()
+        model(batch)["loss"].backward()
+        optimizer.step()
+    with torch.random.fork_rng():
+        torch.manual_seed(9)
+        return float(model(batch)["loss"].detach())
+
+
 def populate_hub_cache(cache: Path, repo_id: str, source: Path, files: list[str]) -> None:
     """Lay files out as huggingface_hub's cache does: blobs, a snapshot and refs/main."""
     import shutil

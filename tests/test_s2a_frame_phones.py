@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from factories import (
-    EXAMPLE_PROMPT, EXAMPLE_PROMPT_TEXT, TINY_SSL_HIDDEN, synthetic_token_shards, tiny_full_model_folder,
-    tiny_model_folder,
+    EXAMPLE_PROMPT, EXAMPLE_PROMPT_TEXT, TINY_SSL_HIDDEN, loss_after_training, synthetic_token_shards,
+    tiny_full_model_folder, tiny_model_folder,
 )
 from maskvox.aligner import PhoneCTCHead
 from maskvox.checkpoint import load_model_config, write_model_folder
@@ -71,14 +71,7 @@ def test_phones_are_learnt_where_the_semantic_ids_leave_them_ambiguous(codec):
         torch.manual_seed(0)
         model = S2ALatentModel(aligned_config(aligned_phones=aligned))
         fit_latent_tables(model, codec, acoustic)
-        optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
-        for _ in range(60):
-            optimizer.zero_grad()
-            model(batch)["loss"].backward()
-            optimizer.step()
-        with torch.random.fork_rng():
-            torch.manual_seed(9)
-            return float(model(batch)["loss"].detach())
+        return loss_after_training(model, batch)
 
     assert final_loss(True) < 0.7 * final_loss(False)
 
