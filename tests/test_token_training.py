@@ -203,3 +203,13 @@ def test_t2s_alone_is_judged_by_a_phone_probe_against_the_recorded_ids(shards, t
     # The synthetic ids are a function of the phones: the probe reads the recorded ids well,
     # and a random T2S writes ids it cannot read.
     assert results["per_recorded"] < 0.1 and results["per_generated"] > 0.5
+
+
+def test_a_wall_clock_budget_ends_the_run_with_a_checkpoint_and_an_export(shards, tmp_path):
+    # A budget far below one step's time: the run stops at its first log step, as at max_steps.
+    exp = tmp_path / "budget"
+    assert t2s_main(recipe_args("t2s", shards, exp, "run.max_steps=100000", "run.max_minutes=0.000001",
+                                "run.log_every=3", "run.save_every=1000")) == 0
+    assert [r["step"] for r in read_log(exp / "log.jsonl")] == [3]
+    assert (exp / "checkpoints" / "step_3").is_dir()
+    assert isinstance(load_t2s(exp / "export"), T2SModel)

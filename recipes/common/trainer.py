@@ -35,6 +35,10 @@ from maskvox.fileio import atomic_path
 class RunConfig:
     exp_dir: str = "exp/run"
     max_steps: int = 100_000
+    # A wall-clock budget (0: none), checked at each log step: the run stops at the first one past
+    # it, saves and exports as at max_steps, so a lease of fixed length (a borrowed GPU) ends
+    # with a usable model.
+    max_minutes: float = 0.0
     log_every: int = 50
     save_every: int = 1000
     keep_checkpoints: int = 2
@@ -184,13 +188,14 @@ class TrainingRun:
     # -- the loop -----------------------------------------------------------------------------
 
     def steps(self) -> Iterator[int]:
-        """Step numbers from the current one to max_steps, with a progress bar."""
+        """Step numbers from the current one to max_steps (or the wall-clock budget), with a progress bar."""
         bar = tqdm(
             total=self.cfg.max_steps, initial=self.step, disable=self.cfg.quiet or not self.is_main,
             desc=self.exp_dir.name, dynamic_ncols=True,
         )
         self._bar = bar
         self._cpu_mark = time.process_time()  # set-up and data loading before the loop do not count
+        deadline = time.monotonic() + 60 * self.cfg.max_minutes if self.cfg.max_minutes > 0 else math.inf
         try:
             while self.step < self.cfg.max_steps:
                 yield self.step
@@ -198,8 +203,17 @@ class TrainingRun:
                 bar.update(1)
                 if self.step % self.cfg.log_every == 0:
                     self._flush_log()
+                    if self._past(deadline):
+                        break
         finally:
             bar.close()
+
+    def _past(self, deadline: float) -> bool:
+        """Whether any process is past the wall-clock budget: all stop at the same step."""
+        if deadline == math.inf:
+            return False
+        past = torch.tensor(float(time.monotonic() >= deadline), device=self.device)
+        return bool(self.accelerator.reduce(past, reduction="sum") > 0)
 
     def log(self, **losses: float | torch.Tensor) -> None:
         for name, value in losses.items():
