@@ -201,3 +201,47 @@ def test_milestone_eval_records_where_each_run_stood_and_the_figures(tmp_path, m
                                                              "s2a": {"step": 50, "cpu_hours": 0.05}}
     assert record["convert_wer"] == 0.5 and record["clone_wer"] == 0.4 and record["clones_closer_to_own_prompt"] == 5
     assert milestone_eval.main(["--snapshot", str(tmp_path / "x"), "--run", "t2s=/nowhere", "--curve", str(curve)]) == 2
+
+
+def test_prompt_eval_clones_each_sentence_from_each_prompt_and_resumes(tiny_full_model, tmp_path, monkeypatch, capsys):
+    from recipes.demo import prompt_eval
+
+    scored = []
+
+    def fake_eval(meta, out, wav_dir, asr):  # maskvox eval (Whisper) is tested on its own
+        scored.append(meta.read_text().splitlines())
+        return {"wer_mean_per_utterance": 0.25, "wer_pooled": 0.2, "similarity_mean": 0.7}
+
+    monkeypatch.setattr(prompt_eval, "run_maskvox_eval", fake_eval)
+    sentences = tmp_path / "sentences.txt"
+    sentences.write_text("Hello there.\n\nGood morning.\n")
+    args = ["--model", str(tiny_full_model), "--sentences", str(sentences), "--out", str(tmp_path / "out"),
+            "--prompt", str(EXAMPLE_PROMPT), "--prompt-text", PROMPT_TEXT,
+            "--prompt", str(EXAMPLE_PROMPT), "--prompt-text", PROMPT_TEXT, "--asr", "whisper-base", "--quiet"]
+    assert prompt_eval.main(args) == 0
+    wavs = sorted((tmp_path / "out").glob("prompt*/wavs/*.wav"))
+    assert [w.relative_to(tmp_path / "out").as_posix() for w in wavs] == [
+        "prompt0/wavs/s000.wav", "prompt0/wavs/s001.wav", "prompt1/wavs/s000.wav", "prompt1/wavs/s001.wav"]
+    assert scored[0][1].startswith("s001|") and scored[0][1].endswith("|Good morning.")
+    results = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert [row["wer_mean_per_utterance"] for row in results["prompts"]] == [0.25, 0.25]
+    assert "| 2 | 25.0 % | 20.0 % | 0.700 |" in capsys.readouterr().out
+    # A second run keeps the wavs it finds (a stopped evaluation resumes).
+    stamps = [w.stat().st_mtime_ns for w in wavs]
+    assert prompt_eval.main(args) == 0
+    assert [w.stat().st_mtime_ns for w in wavs] == stamps
+
+
+def test_prompt_eval_refuses_unpaired_prompts_and_bad_sentence_files(tmp_path, capsys):
+    from recipes.demo.prompt_eval import main
+
+    sentences = tmp_path / "sentences.txt"
+    sentences.write_text("One | two\n")
+    base = ["--model", "unused", "--out", str(tmp_path / "out"), "--prompt", str(EXAMPLE_PROMPT)]
+    assert main(base + ["--sentences", str(sentences), "--prompt-text", "a", "--prompt-text", "b"]) == 2
+    assert main(base + ["--sentences", str(sentences), "--prompt-text", "a"]) == 2
+    assert main(base + ["--sentences", str(tmp_path / "missing.txt"), "--prompt-text", "a"]) == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if line]
+    assert len(errors) == 3 and all(line.startswith("error: ") for line in errors)
+    assert "in pairs" in errors[0] and "'|'" in errors[1] and "missing.txt" in errors[2]
+    assert not (tmp_path / "out").exists()

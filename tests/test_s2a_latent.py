@@ -191,3 +191,31 @@ def test_a_latent_s2a_for_another_codec_width_is_refused_before_loading(tmp_path
     write_model_folder(folder, {}, lambda cfg: setattr(cfg.s2a_full, "latent_dim", 128))
     with pytest.raises(ConfigError, match="latent_dim is 128 but the acoustic codec's decoder reads 256"):
         Synthesizer.from_pretrained(folder, device="cpu")
+
+
+def test_finetuning_a_latent_s2a_keeps_its_table_and_needs_no_codec(tmp_path):
+    from maskvox.s2a.model import load_s2a
+    from recipes.s2a.train import main
+
+    shards = synthetic_token_shards(tmp_path / "shards")
+    codec_folder = tiny_model_folder(tmp_path / "codec", with_semantic=False)
+    base = ["--quiet", "--set", f"data.train_shards={shards}", "--set", "model.target=latent",
+            "--set", "model.num_quantizer=4", "--set", "model.predict_layer_1=true", "--set", "model.hidden_size=32",
+            "--set", "model.num_layers=1", "--set", "model.num_heads=2", "--set", "data.batch_size=4",
+            "--set", "data.max_frames=40", "--set", "run.max_steps=2", "--set", "run.save_every=2"]
+    first = tmp_path / "first"
+    assert main(base + ["--set", f"run.exp_dir={first}", "--set", f"latent.codec={codec_folder}"]) == 0
+    tuned = tmp_path / "tuned"
+    assert main(base + ["--set", f"run.exp_dir={tuned}", "--set", f"finetune.init_from={first / 'export'}",
+                        "--set", "optim.lr=0"]) == 0
+    before, after = load_s2a(first / "export", "s2a_full"), load_s2a(tuned / "export", "s2a_full")
+    for name in ("code_latent", "latent_mean", "latent_std"):
+        torch.testing.assert_close(after.state_dict()[name], before.state_dict()[name], rtol=0, atol=0)
+    # A token S2A has no table to keep: starting from one still needs the codec.
+    tokens = tmp_path / "tokens"
+    assert main(["--quiet", "--set", f"data.train_shards={shards}", "--set", f"run.exp_dir={tokens}",
+                 "--set", "model.num_quantizer=4", "--set", "model.hidden_size=32", "--set", "model.num_layers=1",
+                 "--set", "model.num_heads=2", "--set", "data.batch_size=4", "--set", "data.max_frames=40",
+                 "--set", "run.max_steps=1"]) == 0
+    assert main(base + ["--set", f"run.exp_dir={tmp_path / 'x'}",
+                        "--set", f"finetune.init_from={tokens / 'export'}"]) == 2

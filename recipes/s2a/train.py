@@ -15,7 +15,8 @@ Input: token shards with semantic and acoustic ids, cut into random crops of
 `data.max_frames`. The objective is the reference's (`S2AModel.masked_loss`) plus middle
 spans (`data.span_ratio`). `model.target: latent` (a demo option, s2a/latent.py) regresses
 the codec's continuous latent instead of classifying codes; `latent.codec` names the model
-folder whose codec made the ids (its code -> latent table is copied into the model); with
+folder whose codec made the ids (its code -> latent table is copied into the model; a run
+that starts from a latent S2A, `finetune.init_from`, keeps that model's table instead); with
 `model.aligned_phones` each frame is also told its phone, from `phones.train_shards` (T2S's
 aligned shards, joined by utterance id). Checkpoints export `s2a_model/s2a_model_{1layer,full}/` +
 config.json to `export_dir`.
@@ -28,7 +29,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from maskvox.checkpoint import write_model_folder
+from maskvox.checkpoint import load_model_config, write_model_folder
 from maskvox.config import S2AConfig
 from maskvox.errors import UserError
 from maskvox.frame_phones import fit_mean_frames
@@ -59,7 +60,7 @@ class LatentTargetConfig:
     """For `model.target: latent` (s2a/latent.py): where the code -> latent table and the
     latents' standardisation come from, when a run starts."""
 
-    codec: str = ""  # model folder whose acoustic codec made the shards' ids
+    codec: str = ""  # model folder whose acoustic codec made the shards' ids ("": init_from's table)
     stats_items: int = 300  # training utterances whose latents give the per-dimension mean and std
 
 
@@ -87,6 +88,14 @@ class S2ATrainConfig:
 
 def module_name(cfg: S2AConfig) -> str:
     return "s2a_1layer" if cfg.num_quantizer == 1 else "s2a_full"
+
+
+def starts_from_latent_model(cfg: S2ATrainConfig) -> bool:
+    """Whether finetune.init_from holds a latent S2A: its code -> latent table and latent
+    statistics are in its weights, so fine-tuning it needs no codec (a GPU lease carries less)."""
+    if not cfg.finetune.init_from:
+        return False
+    return getattr(load_model_config(cfg.finetune.init_from), module_name(cfg.model)).target == "latent"
 
 
 class AlignedCrops(torch.utils.data.Dataset):
@@ -160,8 +169,9 @@ def corpus_with_phones(shards: str, phone_shards: str, aligned: bool, quiet: boo
 
 def train(cfg: S2ATrainConfig) -> TrainingRun:
     # The data first: a bad corpus is reported before the run folder is created.
-    if cfg.model.target == "latent" and not cfg.latent.codec:
-        raise UserError("model.target latent needs latent.codec: the model folder whose acoustic codec made the ids")
+    if cfg.model.target == "latent" and not cfg.latent.codec and not starts_from_latent_model(cfg):
+        raise UserError("model.target latent needs latent.codec: the model folder whose acoustic codec made the ids "
+                        "(or finetune.init_from a latent S2A, whose code table and statistics it keeps)")
     aligned, quiet = cfg.model.aligned_phones, cfg.run.quiet
     corpus = corpus_with_phones(cfg.data.train_shards, cfg.phones.train_shards, aligned, quiet)
     dataset = AlignedCrops(corpus, cfg.data.max_frames, cfg.model.num_quantizer)
@@ -176,10 +186,11 @@ def train(cfg: S2ATrainConfig) -> TrainingRun:
     if cfg.finetune.init_from and fresh:
         load_initial_weights(model, cfg.finetune.init_from, name, adapt=lambda state: adapted(state, model))
     if isinstance(model, S2ALatentModel) and fresh:
-        from maskvox.codecs.pretrained import load_acoustic_codec
+        if cfg.latent.codec:  # else the tables came with init_from's weights
+            from maskvox.codecs.pretrained import load_acoustic_codec
 
-        sample = [torch.from_numpy(item.acoustic) for item in dataset.items[: cfg.latent.stats_items]]
-        fit_latent_tables(model, load_acoustic_codec(cfg.latent.codec), sample)
+            sample = [torch.from_numpy(item.acoustic) for item in dataset.items[: cfg.latent.stats_items]]
+            fit_latent_tables(model, load_acoustic_codec(cfg.latent.codec), sample)
         if model.frame_phones is not None:
             fit_mean_frames(model.frame_phones, [(item.phones, item.frame_phones) for item in dataset.items
                                                  if item.frame_phones is not None])

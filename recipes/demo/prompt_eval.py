@@ -1,0 +1,114 @@
+"""Clone a fixed list of sentences from fixed prompts and score the clones: the README's own use.
+
+    OMP_NUM_THREADS=1 python -m recipes.demo.prompt_eval --model maskvox/assets/demo \
+        --prompt egs/clone/prompt.wav --prompt-text "$(cat egs/clone/prompt.txt)" \
+        --sentences egs/clone/sentences.txt --out exp/demo3/eval/readme_prompt
+
+Each sentence of `--sentences` (one a line; `egs/clone/sentences.txt` holds 20 written for this
+evaluation, so no model heard them) is cloned from each prompt at `--preset`, the predicted
+length, seed `--seed` + the sentence's line number. `maskvox eval` (Whisper base by default,
+resemblyzer) then scores the clones of each prompt: WER against the sentence and similarity to
+the prompt. Prompts come in pairs of `--prompt` and `--prompt-text`, repeated in order; each
+gets its own folder and row. Wavs already written are kept, so a stopped run resumes, and
+`results.json` gathers the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from tqdm import tqdm
+
+from maskvox.audio import write_audio
+from maskvox.errors import UserError
+from maskvox.fileio import write_json, write_text
+
+from ..common.cli import exit_status
+from .evaluate import run_maskvox_eval
+
+MAX_SENTENCES = 500
+
+
+def read_sentences(path: str) -> list[str]:
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as error:
+        raise UserError(f"cannot read the sentences file {path}: {error}") from None
+    sentences = [line.strip() for line in lines if line.strip()]
+    if not sentences or len(sentences) > MAX_SENTENCES:
+        raise UserError(f"{path}: expected 1 to {MAX_SENTENCES} sentences (one a line), found {len(sentences)}")
+    if any("|" in sentence for sentence in sentences):
+        raise UserError(f"{path}: a sentence holds '|', which the evaluation's list format uses as its separator")
+    return sentences
+
+
+def clone_sentences(synthesizer, prompt: str, prompt_text: str, sentences: list[str], args, folder: Path) -> None:
+    todo = [(n, s) for n, s in enumerate(sentences) if not (folder / f"s{n:03d}.wav").exists()]
+    for n, sentence in tqdm(todo, desc=f"clones of {Path(prompt).name}", disable=args.quiet):
+        result = synthesizer.clone(prompt, prompt_text, sentence, language=args.language,
+                                   prompt_language=args.prompt_language or args.language, seed=args.seed + n)
+        write_audio(folder / f"s{n:03d}.wav", result.audio, result.sample_rate)
+
+
+def evaluate(args) -> dict:
+    from maskvox.pipeline import Synthesizer
+
+    if len(args.prompt) != len(args.prompt_text):
+        raise UserError(f"{len(args.prompt)} --prompt but {len(args.prompt_text)} --prompt-text: give them in pairs")
+    for prompt in args.prompt:
+        if not Path(prompt).is_file():
+            raise UserError(f"prompt {prompt} not found")
+    sentences = read_sentences(args.sentences)
+    out = Path(args.out)
+    synthesizer = None
+    rows = []
+    for index, (prompt, prompt_text) in enumerate(zip(args.prompt, args.prompt_text)):
+        folder = out / f"prompt{index}"
+        (folder / "wavs").mkdir(parents=True, exist_ok=True)
+        if not all((folder / "wavs" / f"s{n:03d}.wav").exists() for n in range(len(sentences))):
+            synthesizer = synthesizer or Synthesizer.from_pretrained(args.model, preset=args.preset, device="cpu")
+            clone_sentences(synthesizer, prompt, prompt_text, sentences, args, folder / "wavs")
+        meta = folder / "meta.lst"
+        write_text(meta, "".join(f"s{n:03d}|{prompt_text}|{Path(prompt).resolve()}|{sentence}\n"
+                                 for n, sentence in enumerate(sentences)))
+        summary = run_maskvox_eval(meta, folder / "eval", folder / "wavs", args.asr)
+        rows.append({"prompt": prompt, "clones": len(sentences), "wer_mean_per_utterance": summary["wer_mean_per_utterance"],
+                     "wer_pooled": summary["wer_pooled"], "similarity_mean": summary["similarity_mean"]})
+    results = {"prompts": rows, "setup": {"model": args.model, "sentences": args.sentences, "preset": args.preset,
+                                          "seed": args.seed, "asr": args.asr, "language": args.language}}
+    write_json(out / "results.json", results)
+    print(format_table(rows))
+    return results
+
+
+def format_table(rows: list[dict]) -> str:
+    lines = ["| prompt | clones | WER (mean per utt.) | WER (pooled) | similarity to prompt |", "|---|---|---|---|---|"]
+    for row in rows:
+        lines.append(f"| {row['prompt']} | {row['clones']} | {100 * row['wer_mean_per_utterance']:.1f} % | "
+                     f"{100 * row['wer_pooled']:.1f} % | {row['similarity_mean']:.3f} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from maskvox.evaluation.asr import default_asr  # the same judge as `maskvox eval`
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", required=True, help="model folder (official layout) or hub repo")
+    parser.add_argument("--prompt", action="append", required=True, help="prompt wav (repeatable, with --prompt-text)")
+    parser.add_argument("--prompt-text", action="append", required=True, help="the prompt's transcript")
+    parser.add_argument("--sentences", required=True, help="text file, one sentence a line")
+    parser.add_argument("--language", default="en", help="the sentences' language")
+    parser.add_argument("--prompt-language", default="", help="the prompts' language (default: --language)")
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--asr", default=default_asr(), help="maskvox eval's ASR (default: Whisper base when installed)")
+    parser.add_argument("--preset", default="default")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--quiet", action="store_true")
+    args = parser.parse_args(argv)
+    return exit_status(lambda: evaluate(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
