@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from factories import EXAMPLE_PROMPT, EXAMPLE_PROMPT_TEXT, speechlike
+from factories import EXAMPLE_PROMPT, EXAMPLE_PROMPT_TEXT, REPO_ROOT, speechlike
 from maskvox.audio import ACOUSTIC_RATE
 from maskvox.pipeline import CloneRequest, Synthesizer
 from maskvox.tokenizer import SpeechTokenizer
@@ -95,3 +95,29 @@ def test_the_default_precision_is_finite_and_the_right_length(tiny_full_model, d
     result = synth.clone_batch([request(9, duration=1.5)])[0]
     assert result.audio.shape == (int(1.5 * ACOUSTIC_RATE),) and np.isfinite(result.audio).all()
     assert np.abs(result.audio).max() > 0
+
+
+@pytest.mark.slow
+def test_training_steps_and_held_out_figures_run_on_the_device(device, tiny_model, tmp_path):
+    # The recipes on the device (run.device auto picks the GPU): a few steps of T2S, of the token
+    # S2A and of the latent S2A, with held-out figures at a save. The held-out batches are
+    # collated outside the prepared loader: on the first GPU run they stayed on the CPU.
+    from factories import synthetic_token_shards
+    from recipes.common.trainer import read_log
+    from recipes.s2a.train import main as s2a_main
+    from recipes.t2s.train import main as t2s_main
+
+    shards = synthetic_token_shards(tmp_path / "shards")
+    latent = ["--set", "model.target=latent", "--set", "model.num_quantizer=4", "--set", "model.predict_layer_1=true",
+              "--set", f"latent.codec={tiny_model}"]
+    for name, main, extra in (("t2s", t2s_main, []), ("s2a", s2a_main, []), ("s2a_latent", s2a_main, latent)):
+        exp = tmp_path / name
+        recipe = name.split("_")[0]
+        config = REPO_ROOT / "recipes" / recipe / "configs" / "tiny.yaml"
+        args = ["--config", str(config), "--quiet", "--set", f"data.train_shards={shards}",
+                "--set", f"data.heldout_shards={shards}", "--set", "data.heldout_items=8", "--set", f"run.exp_dir={exp}",
+                "--set", "run.max_steps=4", "--set", "run.save_every=2", "--set", "run.log_every=2",
+                "--set", f"run.device={'cpu' if device == 'cpu' else 'auto'}", *extra]
+        assert main(args) == 0, f"{name} did not train on {device}"
+        heldout = [record["heldout/loss"] for record in read_log(exp / "log.jsonl") if "heldout/loss" in record]
+        assert heldout and all(np.isfinite(heldout)), f"{name}: no finite held-out figure on {device}"

@@ -104,6 +104,15 @@ def heldout_figures(model: nn.Module, dataset, collate: Callable, batch_size: in
     heldout/accuracy_layer<l> (1-based), since the mixed figure hides the layer that matters."""
     was_training = model.training
     model.eval()
+    device = next(model.parameters()).device
+
+    def batch_at(start: int):
+        """Items start.. collated, on the model's device: training batches get there through the
+        prepared loader, these are collated here."""
+        from accelerate.utils import send_to_device
+
+        items = [dataset[i] for i in range(start, min(start + batch_size, len(dataset)))]
+        return send_to_device(collate(items), device)
 
     def mean_figures(*layer) -> tuple[float, float]:
         """(loss, accuracy) over `dataset`. Collated inside the seeded draws on every pass: the
@@ -111,8 +120,7 @@ def heldout_figures(model: nn.Module, dataset, collate: Callable, batch_size: in
         crops and masks, as every earlier held-out figure did."""
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            values = [model(collate([dataset[i] for i in range(start, min(start + batch_size, len(dataset)))]),
-                            0.0, *layer) for start in range(0, len(dataset), batch_size)]
+            values = [model(batch_at(start), 0.0, *layer) for start in range(0, len(dataset), batch_size)]
         # A regression model (the latent S2A) has a loss and no accuracy.
         return (sum(float(v["loss"]) for v in values) / len(values),
                 sum(float(v["accuracy"]) for v in values) / len(values) if "accuracy" in values[0] else None)
