@@ -18,7 +18,7 @@
 #   5  tokens    semantic ids (T2S), + acoustic ids (S2A)     -> data/tokens_demo3/{t2s_train,t2s_heldout,train}
 #   5a align     each T2S frame's phone, by the aligner       -> data/tokens_demo3/t2s_{train,heldout}_aligned
 #   6  t2s       T2S, told each frame's phone                 -> exp/demo3/model/t2s_model
-#   7  s2a       S2A, the codec's latent of layers 1-4        -> exp/demo3/model/s2a_model
+#   7  s2a       S2A, the codec's latent of layers 1-4 (400-frame crops) -> exp/demo3/model/s2a_model
 #   8  export    fp16 copy, at most 60 MB                     -> maskvox/assets/demo
 #   9  eval      held-out voices: recordings, resynthesis, clones -> exp/demo3/eval
 set -euo pipefail
@@ -94,16 +94,17 @@ if stage 5a; then say "5a: frame phones"
   done
 fi
 # Stages 6 and 7 are independent: on two cores run them side by side (run.sh 6 6 & run.sh 7 7 &).
-# Both run the levers the curves chose (recipes/demo/RESULTS.md, fourth session): T2S told each
-# frame's phone (demo_aligned.yaml, needs stage 5a) and S2A regressing the codec's latent
-# (demo_latent.yaml); the plain demo.yaml configs are their A/B baselines.
+# Both run the levers the curves chose (recipes/demo/RESULTS.md, fourth to sixth sessions): T2S
+# told each frame's phone (demo_aligned.yaml, needs stage 5a) and S2A regressing the codec's
+# latent on 400-frame crops with prompts of up to 200 frames (demo_latent_long.yaml); the plain
+# demo.yaml configs are their A/B baselines.
 if stage 6; then say "6: T2S"
   $python -m recipes.t2s.train --config recipes/t2s/configs/demo_aligned.yaml \
     --set data.train_shards="$tokens/t2s_train_aligned" --set data.heldout_shards="$tokens/t2s_heldout_aligned" \
     --set export_dir="$model" --set finetune.init_from="$(milestone t2s)"
 fi
 if stage 7; then say "7: S2A"
-  $python -m recipes.s2a.train --config recipes/s2a/configs/demo_latent.yaml \
+  $python -m recipes.s2a.train --config recipes/s2a/configs/demo_latent_long.yaml \
     --set data.train_shards="$tokens/train" --set data.heldout_shards="$tokens/heldout" \
     --set export_dir="$model" --set finetune.init_from="$(milestone s2a)" --set latent.codec="$model"
 fi
