@@ -203,6 +203,7 @@ def test_milestone_eval_records_where_each_run_stood_and_the_figures(tmp_path, m
     assert milestone_eval.main(["--snapshot", str(tmp_path / "x"), "--run", "t2s=/nowhere", "--curve", str(curve)]) == 2
 
 
+@pytest.mark.slow
 def test_prompt_eval_clones_each_sentence_from_each_prompt_and_resumes(tiny_full_model, tmp_path, monkeypatch, capsys):
     from recipes.demo import prompt_eval
 

@@ -193,6 +193,7 @@ def test_a_latent_s2a_for_another_codec_width_is_refused_before_loading(tmp_path
         Synthesizer.from_pretrained(folder, device="cpu")
 
 
+@pytest.mark.slow
 def test_finetuning_a_latent_s2a_keeps_its_table_and_needs_no_codec(tmp_path):
     from maskvox.s2a.model import load_s2a
     from recipes.s2a.train import main

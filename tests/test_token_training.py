@@ -205,6 +205,7 @@ def test_t2s_alone_is_judged_by_a_phone_probe_against_the_recorded_ids(shards, t
     assert results["per_recorded"] < 0.1 and results["per_generated"] > 0.5
 
 
+@pytest.mark.slow
 def test_a_wall_clock_budget_ends_the_run_with_a_checkpoint_and_an_export(shards, tmp_path):
     # A budget far below one step's time: the run stops at its first log step, as at max_steps.
     exp = tmp_path / "budget"
