@@ -25,6 +25,7 @@ import collections
 import json
 import statistics
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -72,17 +73,38 @@ def resynthesize(pairs, model: str, folder: Path, quiet: bool) -> None:
         write_audio(folder / f"{target.id}.wav", tokenizer.decode(tokenizer.encode_file(target.audio)), ACOUSTIC_RATE)
 
 
-def clone(pairs, model: str, folder: Path, seed: int, preset: str, quiet: bool, quantize: str = "none") -> None:
+@dataclass
+class CloneJob:
+    """One clone an evaluation makes: its text from a prompt, into `wav`."""
+
+    wav: Path
+    prompt: str
+    prompt_text: str
+    text: str
+    language: str
+    prompt_language: str
+    seed: int
+
+
+def clone_missing(jobs: list[CloneJob], model: str, preset: str, quiet: bool, quantize: str = "none") -> None:
+    """Make each job's wav that is not written yet (a stopped evaluation resumes); the model is
+    loaded only when one is missing."""
     from maskvox.pipeline import Synthesizer
 
-    todo = [(n, t, p) for n, (t, p) in enumerate(pairs) if not (folder / f"{t.id}.wav").exists()]
+    todo = [job for job in jobs if not job.wav.exists()]
     if not todo:
         return
     synthesizer = Synthesizer.from_pretrained(model, preset=preset, device="cpu", quantize=quantize)
-    for n, target, prompt in tqdm(todo, desc="clones", disable=quiet):
-        result = synthesizer.clone(prompt.audio, prompt.text, target.text, language=target.language,
-                                   prompt_language=prompt.language, seed=seed + n)
-        write_audio(folder / f"{target.id}.wav", result.audio, result.sample_rate)
+    for job in tqdm(todo, desc="clones", disable=quiet):
+        result = synthesizer.clone(job.prompt, job.prompt_text, job.text, language=job.language,
+                                   prompt_language=job.prompt_language, seed=job.seed)
+        write_audio(job.wav, result.audio, result.sample_rate)
+
+
+def clone(pairs, model: str, folder: Path, seed: int, preset: str, quiet: bool, quantize: str = "none") -> None:
+    jobs = [CloneJob(folder / f"{target.id}.wav", prompt.audio, prompt.text, target.text, target.language,
+                     prompt.language, seed + n) for n, (target, prompt) in enumerate(pairs)]
+    clone_missing(jobs, model, preset, quiet, quantize)
 
 
 def run_maskvox_eval(meta: Path, out: Path, wav_dir: Path | None, asr: str) -> dict:

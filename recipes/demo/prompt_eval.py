@@ -6,7 +6,7 @@
 
 Each sentence of `--sentences` (one a line; `egs/clone/sentences.txt` holds 20 written for this
 evaluation, so no model heard them) is cloned from each prompt at `--preset`, the predicted
-length, seed `--seed` + the sentence's line number. `maskvox eval` (Whisper base by default,
+length, seed `--seed` + the sentence's number (0 for the first). `maskvox eval` (Whisper base by default,
 resemblyzer) then scores the clones of each prompt: WER against the sentence and similarity to
 the prompt. Prompts come in pairs of `--prompt` and `--prompt-text`, repeated in order; each
 gets its own folder and row. Wavs already written are kept, so a stopped run resumes, and
@@ -19,14 +19,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from tqdm import tqdm
-
-from maskvox.audio import write_audio
 from maskvox.errors import UserError
-from maskvox.fileio import write_json, write_text
+from maskvox.fileio import check_writable_folder, write_json, write_text
 
 from ..common.cli import exit_status
-from .evaluate import run_maskvox_eval
+from .evaluate import CloneJob, clone_missing, run_maskvox_eval
 
 MAX_SENTENCES = 500
 
@@ -44,17 +41,7 @@ def read_sentences(path: str) -> list[str]:
     return sentences
 
 
-def clone_sentences(synthesizer, prompt: str, prompt_text: str, sentences: list[str], args, folder: Path) -> None:
-    todo = [(n, s) for n, s in enumerate(sentences) if not (folder / f"s{n:03d}.wav").exists()]
-    for n, sentence in tqdm(todo, desc=f"clones of {Path(prompt).name}", disable=args.quiet):
-        result = synthesizer.clone(prompt, prompt_text, sentence, language=args.language,
-                                   prompt_language=args.prompt_language or args.language, seed=args.seed + n)
-        write_audio(folder / f"s{n:03d}.wav", result.audio, result.sample_rate)
-
-
 def evaluate(args) -> dict:
-    from maskvox.pipeline import Synthesizer
-
     if len(args.prompt) != len(args.prompt_text):
         raise UserError(f"{len(args.prompt)} --prompt but {len(args.prompt_text)} --prompt-text: give them in pairs")
     for prompt in args.prompt:
@@ -62,14 +49,15 @@ def evaluate(args) -> dict:
             raise UserError(f"prompt {prompt} not found")
     sentences = read_sentences(args.sentences)
     out = Path(args.out)
-    synthesizer = None
+    check_writable_folder(out, "--out")
+    folders = [out / f"prompt{index}" for index in range(len(args.prompt))]
+    jobs = [CloneJob(folder / "wavs" / f"s{n:03d}.wav", prompt, prompt_text, sentence, args.language,
+                     args.prompt_language or args.language, args.seed + n)
+            for folder, prompt, prompt_text in zip(folders, args.prompt, args.prompt_text)
+            for n, sentence in enumerate(sentences)]
+    clone_missing(jobs, args.model, args.preset, args.quiet)
     rows = []
-    for index, (prompt, prompt_text) in enumerate(zip(args.prompt, args.prompt_text)):
-        folder = out / f"prompt{index}"
-        (folder / "wavs").mkdir(parents=True, exist_ok=True)
-        if not all((folder / "wavs" / f"s{n:03d}.wav").exists() for n in range(len(sentences))):
-            synthesizer = synthesizer or Synthesizer.from_pretrained(args.model, preset=args.preset, device="cpu")
-            clone_sentences(synthesizer, prompt, prompt_text, sentences, args, folder / "wavs")
+    for folder, prompt, prompt_text in zip(folders, args.prompt, args.prompt_text):
         meta = folder / "meta.lst"
         write_text(meta, "".join(f"s{n:03d}|{prompt_text}|{Path(prompt).resolve()}|{sentence}\n"
                                  for n, sentence in enumerate(sentences)))
