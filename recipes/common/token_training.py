@@ -102,6 +102,8 @@ def heldout_figures(model: nn.Module, dataset, collate: Callable, batch_size: in
     random state is left as it was), prompt prefixes only (no middle spans). A model of several
     acoustic layers (S2A) is also scored on each layer it predicts, with the same masks:
     heldout/accuracy_layer<l> (1-based), since the mixed figure hides the layer that matters."""
+    from accelerate.utils import send_to_device
+
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
@@ -109,8 +111,6 @@ def heldout_figures(model: nn.Module, dataset, collate: Callable, batch_size: in
     def batch_at(start: int):
         """Items start.. collated, on the model's device: training batches get there through the
         prepared loader, these are collated here."""
-        from accelerate.utils import send_to_device
-
         items = [dataset[i] for i in range(start, min(start + batch_size, len(dataset)))]
         return send_to_device(collate(items), device)
 
