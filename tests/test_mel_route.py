@@ -122,3 +122,18 @@ def test_a_short_training_run_exports_a_codec_that_decodes_at_24_khz(tmp_path, t
     for name in ("codec_encoder", "codec_decoder"):
         before, after = (read_state_dict(official_file(folder, name)) for folder in (milestone, restarted / "export"))
         assert before.keys() == after.keys() and all(torch.equal(before[k], after[k]) for k in before)
+
+    # The decoder-only fine-tune: the encoder and the quantizer (hence every acoustic id) stay
+    # exactly as they were; only the decoder learns, from the mel loss alone.
+    tuned = tmp_path / "decoder_only"
+    assert acoustic_main(["--config", str(config), "--quiet", "--set", f"data.train_manifest={manifest}",
+                          "--set", f"init_from={milestone}", "--set", f"run.exp_dir={tuned}",
+                          "--set", "decoder_only.enabled=true", "--set", "decoder_only.layers=4",
+                          "--set", "run.ema_decay=0"]) == 0
+    assert "gen/vq" not in json.loads((tuned / "log.jsonl").read_text().splitlines()[-1])
+    before, after = (read_state_dict(official_file(folder, "codec_decoder")) for folder in (milestone, tuned / "export"))
+    assert all(torch.equal(before[k], after[k]) for k in before if k.startswith("quantizer."))
+    assert any(not torch.equal(before[k], after[k]) for k in before if k.startswith("model."))
+    encoder_before, encoder_after = (read_state_dict(official_file(folder, "codec_encoder"))
+                                     for folder in (milestone, tuned / "export"))
+    assert all(torch.equal(encoder_before[k], encoder_after[k]) for k in encoder_before)

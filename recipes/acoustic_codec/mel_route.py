@@ -29,23 +29,32 @@ class PairedSegments(AudioSegments):
     def __init__(self, *args, hop_size: int = 480, mel_hop: int = 256, **kwargs):
         super().__init__(*args, **kwargs)
         self.hop_size, self.mel_hop = hop_size, mel_hop
-        self.frame_22k = vocoder_samples_per_frame(hop_size)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         wav, hop = self.waves[index], self.hop_size
         frames = self.segment_samples // hop
-        margin = MARGIN_FRAMES * hop
-        # Zero margins, and room for at least one whole segment.
-        padded = F.pad(wav, (margin, margin + max(0, self.segment_samples - wav.numel())))
         usable_frames = max(0, (wav.numel() - self.segment_samples) // hop)
-        start = int(torch.randint(0, usable_frames + 1, ()).item()) * hop
-        stretch = padded[start: start + self.segment_samples + 2 * margin]
+        start = int(torch.randint(0, usable_frames + 1, ()).item())
         gain = self.cfg.min_peak + (self.cfg.max_peak - self.cfg.min_peak) * torch.rand(())
-        resampled = resample(stretch.numpy(), CODEC_RATE, VOCODER_RATE)
-        first = MARGIN_FRAMES * self.frame_22k
-        length = mel_frames(frames, hop, self.mel_hop) * self.mel_hop
-        target = torch.from_numpy(np.ascontiguousarray(resampled[first: first + length], dtype=np.float32))
-        return stretch[margin: margin + self.segment_samples] * gain, target * gain
+        segment, target = frames_at_both_rates(wav, start, frames, hop, self.mel_hop)
+        return segment * gain, target * gain
+
+
+def frames_at_both_rates(wav: torch.Tensor, first_frame: int, frames: int, hop: int = 480,
+                         mel_hop: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
+    """Codec frames [first_frame, first_frame + frames) of a 24 kHz waveform (N,), zero past its
+    ends: (frames * hop,) at 24 kHz and the same stretch (mel_frames(frames) * mel_hop,) at
+    22.05 kHz, resampled with MARGIN_FRAMES of context on both sides."""
+    margin = MARGIN_FRAMES * hop
+    start = first_frame * hop
+    samples = frames * hop
+    padded = F.pad(wav, (margin, margin + max(0, start + samples - wav.numel())))
+    stretch = padded[start: start + samples + 2 * margin]
+    resampled = resample(stretch.numpy(), CODEC_RATE, VOCODER_RATE)
+    first = MARGIN_FRAMES * vocoder_samples_per_frame(hop)
+    length = mel_frames(frames, hop, mel_hop) * mel_hop
+    target = torch.from_numpy(np.ascontiguousarray(resampled[first: first + length], dtype=np.float32))
+    return stretch[margin: margin + samples], target
 
 
 class MelRegressionLoss(torch.nn.Module):

@@ -32,10 +32,13 @@ from maskvox.codecs.gan import (
     generator_adversarial_loss,
 )
 from maskvox.config import AcousticCodecConfig
+from maskvox.errors import UserError
+from maskvox.s2a.model import load_s2a
 
 from ..common.data import AudioDataConfig, AudioSegments, total_seconds
 from ..common.cli import forever, run_recipe
 from ..common.trainer import RunConfig, TrainingRun
+from .gta import GtaConfig, GtaCrops, collate as gta_collate, decoder_inputs, fixed_items, heldout_mel
 from .mel_route import MelRegressionLoss, PairedSegments
 
 
@@ -47,6 +50,16 @@ class OptimConfig:
     lr_decay: float = 0.999996  # per step (exponential), as in DAC
     grad_clip: float = 1000.0
     disc_grad_clip: float = 10.0
+
+
+@dataclass
+class DecoderOnlyConfig:
+    enabled: bool = False
+    # Quantizer layers the decoder reads (0: the quantizer's own dropout schedule). The demo's
+    # S2A writes layers 1-4, so its decoder is fine-tuned on exactly those.
+    layers: int = 0
+    # Ground-truth-aligned inputs: a share of the decoder's inputs written by a latent S2A (gta.py).
+    gta: GtaConfig = field(default_factory=GtaConfig)
 
 
 @dataclass
@@ -62,6 +75,9 @@ class AcousticCodecTrainConfig:
     # A model folder (an export, or a campaign milestone) whose codec weights start a run that
     # has no checkpoint yet, so a fresh machine goes on from where the campaign got.
     init_from: str = ""
+    # Train the decoder alone (the "hifigan" route only): the encoder and quantizer are frozen,
+    # so the acoustic ids, and everything S2A learned from them, stay valid.
+    decoder_only: DecoderOnlyConfig = field(default_factory=DecoderOnlyConfig)
 
 
 class CodecGenerator(nn.Module):
@@ -71,11 +87,18 @@ class CodecGenerator(nn.Module):
         super().__init__()
         self.codec = AcousticCodec(cfg)
 
-    def forward(self, wav: torch.Tensor):
+    def forward(self, wav: torch.Tensor, frozen_layers: int | None = None):
         """(B, N) -> reconstruction (B, N) and the quantizer output; with the "hifigan"
-        route the reconstruction is HiFi-GAN's log mel (B, 80, M)."""
-        latents = self.codec.encoder(wav[:, None, :])
-        vq = self.codec.decoder.quantize(latents)
+        route the reconstruction is HiFi-GAN's log mel (B, 80, M).
+
+        `frozen_layers`: encode without gradients through the first that many quantizer layers
+        (every one if 0), as the decoder-only fine-tune does.
+        """
+        if frozen_layers is None:
+            vq = self.codec.decoder.quantize(self.codec.encoder(wav[:, None, :]))
+        else:
+            with torch.no_grad():
+                vq = self.codec.decoder.quantize(self.codec.encoder(wav[:, None, :]), n_quantizers=frozen_layers or None)
         decoded = self.codec.decoder(vq.quantized)
         return (decoded if self.codec.cfg.decoder.vocoder == "hifigan" else decoded[:, 0, : wav.shape[-1]]), vq
 
@@ -92,11 +115,19 @@ def new_generator(cfg: AcousticCodecTrainConfig, run: TrainingRun) -> CodecGener
 
 
 def train(cfg: AcousticCodecTrainConfig) -> TrainingRun:
+    if cfg.decoder_only.enabled and cfg.model.decoder.vocoder != "hifigan":
+        raise UserError("decoder_only trains the \"hifigan\" route's decoder: set model.decoder.vocoder hifigan")
+    if cfg.decoder_only.gta.s2a and not cfg.decoder_only.enabled:
+        raise UserError("decoder_only.gta trains the decoder alone: set decoder_only.enabled true")
+    if not 0.0 <= cfg.decoder_only.gta.share <= 1.0:
+        raise UserError(f"decoder_only.gta.share must lie in 0..1, got {cfg.decoder_only.gta.share}")
     run = TrainingRun(cfg.run, full_config=cfg)
     sample_rate = cfg.model.sample_rate
     hop = math.prod(cfg.model.encoder.up_ratios)
     segment = max(hop, round(cfg.data.segment_seconds * sample_rate / hop) * hop)
     mel_route = cfg.model.decoder.vocoder == "hifigan"
+    if cfg.decoder_only.gta.s2a:
+        return train_decoder_gta(cfg, run, segment // hop)
     if mel_route:
         dataset = PairedSegments(cfg.data.train_manifest, sample_rate, segment, cfg.data, quiet=cfg.run.quiet,
                                  hop_size=hop)
@@ -177,10 +208,16 @@ def exporter(cfg: AcousticCodecTrainConfig, run: TrainingRun, generator: CodecGe
 
 
 def train_mel_route(cfg: AcousticCodecTrainConfig, run: TrainingRun, loader) -> TrainingRun:
-    """The "hifigan" route: log-mel L1 (x mel_weight) + the quantizers' losses; no GAN."""
+    """The "hifigan" route: log-mel L1 (x mel_weight) + the quantizers' losses; no GAN.
+    With `decoder_only`, the mel L1 alone trains the decoder over the frozen encoder and quantizer."""
     generator = new_generator(cfg, run)
     mel_loss = MelRegressionLoss().to(run.device)
-    optimizer = torch.optim.AdamW(generator.parameters(), lr=cfg.optim.lr, betas=tuple(cfg.optim.betas))
+    frozen_layers = cfg.decoder_only.layers if cfg.decoder_only.enabled else None
+    if frozen_layers is not None:
+        for module in (generator.codec.encoder, generator.codec.decoder.quantizer):
+            module.requires_grad_(False)
+    trained = [parameter for parameter in generator.parameters() if parameter.requires_grad]
+    optimizer = torch.optim.AdamW(trained, lr=cfg.optim.lr, betas=tuple(cfg.optim.betas))
     scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, cfg.optim.lr_decay)
     generator, optimizer, loader, scheduler = run.prepare(generator, optimizer, loader, scheduler)
     run.track_ema(generator)
@@ -188,16 +225,85 @@ def train_mel_route(cfg: AcousticCodecTrainConfig, run: TrainingRun, loader) -> 
     export = exporter(cfg, run, generator)
     batches = forever(loader)
     generator.train()
+    if frozen_layers is not None:
+        # Eval mode keeps the codebooks still (no dead-code moves) and honours `layers`.
+        run.accelerator.unwrap_model(generator).codec.encoder.eval()
+        run.accelerator.unwrap_model(generator).codec.decoder.quantizer.eval()
     for _ in run.steps():
         wav, wav_22k = next(batches)
         with run.accelerator.autocast():
-            mel, vq = generator(wav)
-            losses = {"gen/mel": mel_loss(mel, wav_22k), "gen/vq": vq.commitment_loss.sum() + vq.codebook_loss.sum()}
-        total = cfg.loss.mel_weight * losses["gen/mel"] + cfg.loss.vq_weight * losses["gen/vq"]
-        grad_norm = run.backward(total, optimizer, generator.parameters(), cfg.optim.grad_clip)
+            mel, vq = generator(wav, frozen_layers)
+            losses = {"gen/mel": mel_loss(mel, wav_22k)}
+            if frozen_layers is None:
+                losses["gen/vq"] = vq.commitment_loss.sum() + vq.codebook_loss.sum()
+        total = cfg.loss.mel_weight * losses["gen/mel"] + cfg.loss.vq_weight * losses.get("gen/vq", 0.0)
+        grad_norm = run.backward(total, optimizer, trained, cfg.optim.grad_clip)
         scheduler.step()
         run.update_ema(generator)
         run.log(**losses, **{"gen/total": total, "gen/grad_norm": grad_norm})
+        run.maybe_save(export)
+    run.finish(export)
+    return run
+
+
+def train_decoder_gta(cfg: AcousticCodecTrainConfig, run: TrainingRun, window: int) -> TrainingRun:
+    """The decoder alone, on windows of `window` frames whose latents a frozen latent S2A wrote
+    for a share of the items (gta.py) and the quantizer for the rest; mel L1 only."""
+    gta = cfg.decoder_only.gta
+    s2a = load_s2a(gta.s2a, "s2a_full")
+    if s2a.cfg.target != "latent":
+        raise UserError(f"{gta.s2a}'s S2A predicts codes; GTA needs a latent S2A (target: latent)")
+    layers = s2a.num_quantizer
+    if cfg.decoder_only.layers not in (0, layers):
+        raise UserError(f"decoder_only.layers is {cfg.decoder_only.layers}, the S2A writes {layers} layers")
+    dataset = GtaCrops(gta.shards, cfg.data.train_manifest, layers, window, gta, quiet=cfg.run.quiet)
+    loader = torch.utils.data.DataLoader(dataset, batch_size=cfg.data.batch_size, shuffle=True,
+                                         drop_last=len(dataset) >= cfg.data.batch_size,
+                                         num_workers=cfg.data.num_workers, collate_fn=gta_collate)
+    generator = new_generator(cfg, run)
+    generator.requires_grad_(False)
+    decoder = generator.codec.decoder.model
+    decoder.requires_grad_(True)
+    mel_loss = MelRegressionLoss().to(run.device)
+    optimizer = torch.optim.AdamW(decoder.parameters(), lr=cfg.optim.lr, betas=tuple(cfg.optim.betas))
+    scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, cfg.optim.lr_decay)
+    generator, optimizer, loader, scheduler = run.prepare(generator, optimizer, loader, scheduler)
+    s2a = s2a.to(run.device).requires_grad_(False)
+    run.track_ema(generator)
+    run.resume()
+    heldout = None
+    if gta.heldout_shards:
+        heldout = fixed_items(GtaCrops(gta.heldout_shards, gta.heldout_manifest, layers, window, gta, quiet=True),
+                              gta.heldout_items)
+    save_and_score = exporter(cfg, run, generator)
+
+    def export() -> None:
+        save_and_score()
+        if heldout is not None:  # logged with the next record, as the token recipes do
+            run.log(**heldout_mel(s2a, run.weights_for_export(generator).codec.decoder, mel_loss, heldout, window))
+
+    if heldout is not None and run.step == 0:  # where it starts, as the first record (step 0)
+        run.log(**heldout_mel(s2a, run.weights_for_export(generator).codec.decoder, mel_loss, heldout, window))
+        run.flush_log()
+
+    batches = forever(loader)
+    generator.eval()
+    decoder.train()
+    for _ in run.steps():
+        batch = next(batches)
+        written = round(gta.share * len(batch["codes"]))
+        latents = decoder_inputs(s2a, batch, window, gta.share)
+        with run.accelerator.autocast():
+            mel = run.accelerator.unwrap_model(generator).codec.decoder(latents)
+            losses = {"gen/mel_written": mel_loss(mel[:written], batch["wav_22k"][:written]) if written else None,
+                      "gen/mel_true": mel_loss(mel[written:], batch["wav_22k"][written:]) if written < len(mel) else None}
+        losses = {name: value for name, value in losses.items() if value is not None}
+        loss = (written * losses.get("gen/mel_written", 0.0)
+                + (len(mel) - written) * losses.get("gen/mel_true", 0.0)) / len(mel)
+        grad_norm = run.backward(cfg.loss.mel_weight * loss, optimizer, decoder.parameters(), cfg.optim.grad_clip)
+        scheduler.step()
+        run.update_ema(generator)
+        run.log(**losses, **{"gen/mel": loss, "gen/grad_norm": grad_norm})
         run.maybe_save(export)
     run.finish(export)
     return run

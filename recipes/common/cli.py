@@ -69,6 +69,11 @@ def run_recipe(config_class: type, train: Callable, doc: str, argv: list[str] | 
 
 
 def forever(loader: Iterable) -> Iterator:
-    """Batches from `loader`, epoch after epoch."""
+    """Batches from `loader`, epoch after epoch; an epoch with no batch is an error, not a hang."""
     while True:
-        yield from loader
+        empty = True
+        for batch in loader:
+            empty = False
+            yield batch
+        if empty:
+            raise UserError("the training data gives no batch: fewer items than data.batch_size?")

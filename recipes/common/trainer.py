@@ -243,17 +243,24 @@ class TrainingRun:
         if self.is_main:
             if export is not None:
                 export()
+                self._flush_log(reduce=False)  # what the export logged (held-out figures): a last record
             plot_losses(self.exp_dir / "log.jsonl", self.exp_dir / "loss.png")
         self.accelerator.wait_for_everyone()
 
     # -- logging --------------------------------------------------------------------------------
 
-    def _flush_log(self) -> None:
+    def flush_log(self) -> None:
+        """Write what was logged since the last record as a record of the current step."""
+        self._flush_log()
+
+    def _flush_log(self, reduce: bool = True) -> None:
+        """`reduce=False` writes the main process's figures alone (called there only)."""
         if not self._counts:
             return
         names = sorted(self._sums)
         means = torch.tensor([self._sums[n] / self._counts[n] for n in names], device=self.device)
-        means = self.accelerator.reduce(means, reduction="mean")  # over processes
+        if reduce:
+            means = self.accelerator.reduce(means, reduction="mean")  # over processes
         now = time.process_time()
         self.counter.cpu_seconds += now - self._cpu_mark
         self._cpu_mark = now

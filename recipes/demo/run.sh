@@ -12,6 +12,7 @@
 #   0  corpus    human + synthetic speech, 7 languages      -> data/corpus_v3 (install_assets.sh first)
 #   0a check     Whisper base against the human transcripts  -> data/corpus_v3 (resumable, ~3 CPU-hours)
 #   1  codec     acoustic codec, HiFi-GAN mel route (frozen)  -> exp/demo3/model/acoustic_codec
+#   1a decoder   the codec's decoder alone, on S2A's latents   -> exp/demo3/acoustic_decoder_gta/export
 #   2  duration  phone shards + duration predictor            -> exp/demo3/model/duration_model
 #   3  semantic  k-means codec over Whisper base block 4       -> exp/demo3/model/semantic_codec
 #   4a aligner   CTC phone head over the same features        -> exp/demo3/model/aligner
@@ -30,7 +31,7 @@ tokens=${TOKENS:-data/tokens_demo3}
 python=${PYTHON:-python}
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
 
-# Stages 0a and 4a (added after the others were numbered) run after 0 and 4: order by ten times the number.
+# Stages 0a, 1a and 4a (added after the others were numbered) run after 0, 1 and 4: order by ten times the number.
 order() { case "$1" in *a) echo $(( ${1%a} * 10 + 5 )) ;; *) echo $(( $1 * 10 )) ;; esac; }
 stage() { [ "$(order "$1")" -ge "$(order "$first")" ] && [ "$(order "$1")" -le "$(order "$last")" ]; }
 say() { echo "== stage $*" >&2; }
@@ -53,6 +54,15 @@ if stage 1; then say "1: acoustic codec"
       --set data.train_manifest="$corpus/train.jsonl" --set export_dir="$model" \
       --set init_from="$(milestone acoustic_codec)" ${CODEC_STEPS:+--set run.max_steps="$CODEC_STEPS"}
   fi
+fi
+if stage 1a; then say "1a: the codec's decoder on what S2A writes"
+  # Encoder and quantizer frozen at the milestone: the ids, and the S2A that learned them, hold.
+  # Needs stage 5's S2A shards. The export is a candidate, scored before it replaces the
+  # decoder in the model folder.
+  $python -m recipes.acoustic_codec.train --config recipes/acoustic_codec/configs/demo_decoder_gta.yaml \
+    --set data.train_manifest="$corpus/train.jsonl" --set init_from="$(milestone acoustic_codec)" \
+    --set decoder_only.gta.s2a="$(milestone s2a)" --set decoder_only.gta.shards="$tokens/train" \
+    --set decoder_only.gta.heldout_shards="$tokens/heldout" --set decoder_only.gta.heldout_manifest="$corpus/heldout.jsonl"
 fi
 if stage 2; then say "2: duration"
   for split in train heldout; do
