@@ -198,6 +198,20 @@ class AlignerConfig:
 
 
 @dataclass
+class SamplingDefaults:
+    """Sampling settings a model folder asks for, put over every named preset's (maskvox's own;
+    the official model has none and samples with the reference's values). Why: a model trained
+    for a few CPU-hours can be understood better sampled cooler (the demo's T2S:
+    recipes/demo/RESULTS.md). A preset file is taken as it is."""
+
+    t2s_temperature: float | None = None
+    s2a_temperature: float | None = None
+
+    def changes(self) -> dict[str, float]:
+        return {name: value for name, value in dataclasses.asdict(self).items() if value is not None}
+
+
+@dataclass
 class ModelConfig:
     """Every model of the stack, at the official sizes by default."""
 
@@ -209,6 +223,7 @@ class ModelConfig:
     s2a_full: S2AConfig = field(default_factory=S2AConfig)
     duration: DurationConfig | None = None  # None: no duration model (the length rule is used)
     aligner: AlignerConfig | None = None  # None: no aligner (speech editing then needs --span)
+    sampling: SamplingDefaults | None = None  # None: the named presets as they are
 
     @classmethod
     def from_official(cls, data: dict) -> "ModelConfig":
@@ -431,6 +446,8 @@ def _from_official(data: dict) -> ModelConfig:
         cfg.duration = from_dict(DurationConfig, extras["duration"], "maskvox.duration.")
     if extras.get("aligner") is not None:
         cfg.aligner = from_dict(AlignerConfig, extras["aligner"], "maskvox.aligner.")
+    if extras.get("sampling") is not None:
+        cfg.sampling = from_dict(SamplingDefaults, extras["sampling"], "maskvox.sampling.")
     return cfg
 
 
@@ -451,6 +468,7 @@ def _to_official(cfg: ModelConfig) -> dict:
             "acoustic_codec": {"sample_rate": cfg.acoustic_codec.sample_rate},
             "duration": None if cfg.duration is None else to_dict(cfg.duration),
             "aligner": None if cfg.aligner is None else to_dict(cfg.aligner),
+            "sampling": None if cfg.sampling is None else to_dict(cfg.sampling),
         },
     }
 

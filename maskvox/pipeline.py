@@ -159,10 +159,12 @@ class Synthesizer:
 
         location = str(location or default_model_location())
         # A bad preset, mode, device, precision or quantization fails before the slow loading.
+        preset_name = preset
         preset, mode, device = load_preset(preset), sampling_mode(sampling), pick_device(device)
         check_quantize(quantize, torch.device(device), mode.exact)
         resolve_precision(precision, torch.device(device), mode.exact)
         cfg = load_model_config(location)
+        preset = load_preset(preset_name, cfg.sampling)  # the model's own sampling settings over a named preset
         preset.check_layers(cfg.s2a_full.num_quantizer)
         check_latent_width(cfg)
         loaders = {

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .config import load_config
+from .config import SamplingDefaults, load_config
 from .errors import ConfigError
 from .limits import check_preset_values
 
@@ -58,12 +58,14 @@ PRESETS = {
 }
 
 
-def load_preset(name_or_path: str | InferencePreset) -> InferencePreset:
-    """A named preset (fast, default, high) or a YAML/JSON file of InferencePreset fields."""
+def load_preset(name_or_path: str | InferencePreset, model_sampling: SamplingDefaults | None = None) -> InferencePreset:
+    """A named preset (fast, default, high), with a model's own sampling settings over it
+    (`ModelConfig.sampling`), or a YAML/JSON file of InferencePreset fields, as it is."""
     if isinstance(name_or_path, InferencePreset):
         return name_or_path
     if name_or_path in PRESETS:
-        return PRESETS[name_or_path]
+        changes = model_sampling.changes() if model_sampling is not None else {}
+        return replace(PRESETS[name_or_path], **changes) if changes else PRESETS[name_or_path]
     if Path(name_or_path).suffix in (".yaml", ".yml", ".json"):
         return load_config(name_or_path, InferencePreset)
     raise ConfigError(f"unknown preset '{name_or_path}' (known: {', '.join(PRESETS)}, or a .yaml/.json file)")

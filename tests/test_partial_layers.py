@@ -93,3 +93,25 @@ def test_the_soft_term_changes_the_loss_but_not_the_accuracy(tmp_path):
     assert float(spread["accuracy"]) == float(plain["accuracy"])
     assert float(spread["loss"]) != pytest.approx(float(plain["loss"]))
     assert float(one_hot["loss"]) == pytest.approx(float(plain["loss"]), rel=1e-5)  # one-hot rows: the label itself
+
+
+def test_a_model_folder_s_sampling_settings_go_over_the_named_presets_only(tmp_path):
+    from maskvox.checkpoint import load_model_config, write_model_folder
+    from maskvox.config import SamplingDefaults
+
+    folder = tiny_full_model_folder(tmp_path / "model", s2a_layers=4, s2a_target="latent")
+    assert Synthesizer.from_pretrained(folder, device="cpu").preset == load_preset("default")  # none: as they are
+    write_model_folder(folder, {}, lambda cfg: setattr(cfg, "sampling", SamplingDefaults(t2s_temperature=0.5)))
+    assert load_model_config(folder).sampling == SamplingDefaults(t2s_temperature=0.5, s2a_temperature=None)
+    for name in ("default", "fast"):
+        preset = Synthesizer.from_pretrained(folder, preset=name, device="cpu").preset
+        assert preset.t2s_temperature == 0.5 and preset.t2s_steps == load_preset(name).t2s_steps
+        assert preset.s2a_temperature == load_preset(name).s2a_temperature
+    assert load_preset("default").t2s_temperature == 0.9  # the shared named preset is not changed
+    file = tmp_path / "mine.yaml"
+    file.write_text("t2s_steps: 4\n")
+    assert Synthesizer.from_pretrained(folder, preset=str(file), device="cpu").preset.t2s_temperature == 0.9
+    # Out of range in the folder: the preset's own range check, before any weights load.
+    write_model_folder(folder, {}, lambda cfg: setattr(cfg, "sampling", SamplingDefaults(t2s_temperature=-1.0)))
+    with pytest.raises(ConfigError, match="t2s_temperature"):
+        Synthesizer.from_pretrained(folder, device="cpu")

@@ -64,6 +64,7 @@ def staged(spec: dict) -> dict:
     clock = time.perf_counter()
     import torch  # noqa: F401  (imported as the command imports it: with the pipeline)
 
+    from maskvox.checkpoint import load_model_config
     from maskvox.pipeline import CloneRequest, Synthesizer
     from maskvox.presets import load_preset
 
@@ -71,10 +72,11 @@ def staged(spec: dict) -> dict:
     clock = time.perf_counter()
     synth = Synthesizer.from_pretrained(spec["model"], device="cpu")
     loading = time.perf_counter() - clock
+    sampling = load_model_config(spec["model"]).sampling  # the model's own settings over each preset
     prompt_text = (REPO / "egs" / "clone" / "prompt.txt").read_text().strip()
 
     def clone(preset: str) -> dict:
-        synth.preset = load_preset(preset)
+        synth.preset = load_preset(preset, sampling)
         started = time.perf_counter()
         result = synth.clone_batch([CloneRequest(str(PROMPT), prompt_text, spec["text"], seed=0)])[0]
         seconds = time.perf_counter() - started

@@ -117,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--snapshot", required=True, help="where the copy goes (its name names the record)")
     parser.add_argument("--run", action="append", default=[], help="NAME=EXPERIMENT_FOLDER (repeatable)")
     parser.add_argument("--take", action="append", default=[], metavar="MODULE=EXPORT_FOLDER",
-                        help="score another run's export of a module (t2s, s2a_full, duration) instead")
+                        help="score another run's export of a module (t2s, s2a_full, duration, codec_decoder) instead")
     parser.add_argument("--manifest", default=MANIFEST)
     parser.add_argument("--voices", nargs="+", default=VOICES)
     parser.add_argument("--pairs", type=positive, default=6, help="conversions (S2A alone)")
