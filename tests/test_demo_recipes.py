@@ -106,6 +106,21 @@ def test_export_halves_the_weights_and_refuses_an_oversized_checkpoint(tiny_full
     assert sorted(p.name for p in tmp_path.iterdir()) == ["demo"]  # the old one kept, nothing left over
 
 
+def test_export_writes_the_sampling_settings_the_demo_asks_for(tiny_full_model, tmp_path, capsys):
+    from maskvox.checkpoint import load_model_config
+    from maskvox.config import SamplingDefaults
+
+    settings, out = tmp_path / "sampling.yaml", tmp_path / "demo"
+    settings.write_text("t2s_temperature: 0.5\n")
+    assert export_main(["--model", str(tiny_full_model), "--out", str(out), "--sampling", str(settings)]) == 0
+    assert load_model_config(out).sampling == SamplingDefaults(t2s_temperature=0.5)
+    assert Synthesizer.from_pretrained(out, device="cpu").preset.t2s_temperature == 0.5
+    settings.write_text("t2s_temperatur: 0.5\n")
+    assert export_main(["--model", str(tiny_full_model), "--out", str(out), "--sampling", str(settings)]) == 2
+    assert "t2s_temperatur" in capsys.readouterr().err
+    assert load_model_config(out).sampling == SamplingDefaults(t2s_temperature=0.5)  # the old one kept
+
+
 def test_curves_are_copied_into_the_repository_and_drawn(tmp_path, capsys):
     from recipes.demo.curves import main as curves_main
 

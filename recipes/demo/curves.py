@@ -28,6 +28,7 @@ from ..common.trainer import read_log
 # The figures worth watching, by the start of a run's name; other runs show their losses.
 PANELS = {
     "acoustic_codec": ["gen/mel"],
+    "acoustic_decoder": ["gen/mel_written", "gen/mel_true", "heldout/mel_written", "heldout/mel_true"],
     "semantic_codec": ["codebook_perplexity"],
     "aligner": ["loss/ctc"],
     "t2s": ["train/accuracy", "heldout/accuracy"],

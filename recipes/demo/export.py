@@ -5,7 +5,9 @@
 Copies the folder (official layout: config.json, the codecs, T2S, S2A, duration model and
 the semantic encoder) with every floating-point tensor stored as float16: the loaders cast
 to the model's dtype, and fp16 halves the size. Refuses when the result would exceed
-`--max-mb` (60 MB: what a repository can carry). The new folder is built beside the old one
+`--max-mb` (60 MB: what a repository can carry). `--sampling FILE` (YAML/JSON of
+`maskvox.config.SamplingDefaults`) writes the sampling settings the demo asks for into its
+config (recipes/demo/sampling.yaml: chosen on held-out clones). The new folder is built beside the old one
 and swapped in by renames, so a failed export leaves the old checkpoint whole.
 """
 
@@ -32,9 +34,13 @@ def halve(source: Path, target: Path) -> None:
     save_file({k: v.half() if v.is_floating_point() else v for k, v in tensors.items()}, str(target))
 
 
-def pack(model: Path, out: Path, max_mb: float, readme: Path | None) -> int:
+def pack(model: Path, out: Path, max_mb: float, readme: Path | None, sampling: Path | None = None) -> int:
+    from maskvox.checkpoint import load_model_config
+    from maskvox.config import SamplingDefaults, load_config, save_config
+
     if not (model / "config.json").is_file():
         raise UserError(f"{model} is not a model folder (no config.json)")
+    settings = load_config(sampling, SamplingDefaults) if sampling is not None else None
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
@@ -50,6 +56,10 @@ def pack(model: Path, out: Path, max_mb: float, readme: Path | None) -> int:
                 shutil.copyfile(source, target)
         if readme is not None:
             shutil.copyfile(readme, staging / "README.md")
+        if settings is not None:
+            cfg = load_model_config(staging)
+            cfg.sampling = settings
+            save_config(cfg, staging / "config.json")
         size = sum(p.stat().st_size for p in staging.rglob("*") if p.is_file())
         if size > max_mb * 1e6:
             raise UserError(f"the packed checkpoint is {size / 1e6:.1f} MB, over the {max_mb:g} MB limit")
@@ -74,9 +84,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True, help="where the packed checkpoint goes (replaced)")
     parser.add_argument("--max-mb", type=float, default=60.0)
     parser.add_argument("--readme", help="README.md to put in the checkpoint (default: the model folder's)")
+    parser.add_argument("--sampling", help="YAML/JSON of the sampling settings the checkpoint asks for")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
-    return exit_status(lambda: pack(Path(args.model), Path(args.out), args.max_mb, Path(args.readme) if args.readme else None))
+    return exit_status(lambda: pack(Path(args.model), Path(args.out), args.max_mb,
+                                    Path(args.readme) if args.readme else None,
+                                    Path(args.sampling) if args.sampling else None))
 
 
 if __name__ == "__main__":

@@ -119,7 +119,8 @@ if stage 7; then say "7: S2A"
     --set export_dir="$model" --set finetune.init_from="$(milestone s2a)" --set latent.codec="$model"
 fi
 if stage 8; then say "8: export"
-  $python -m recipes.demo.export --model "$model" --out maskvox/assets/demo --readme recipes/demo/CHECKPOINT.md
+  $python -m recipes.demo.export --model "$model" --out maskvox/assets/demo --readme recipes/demo/CHECKPOINT.md \
+    --sampling recipes/demo/sampling.yaml
 fi
 if stage 9; then say "9: evaluation"
   $python -m recipes.acoustic_codec.evaluate --model maskvox/assets/demo --manifest "$corpus/heldout.jsonl" \
