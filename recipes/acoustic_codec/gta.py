@@ -17,15 +17,22 @@ encoded from the audio as it is on disk (no gain): the targets are too.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 
 from maskvox.audio import load_audio
 from maskvox.errors import UserError
+from maskvox.s2a.model import load_s2a
 
+from ..common.cli import forever
 from ..common.manifest import read_manifest
 from ..common.shards import TokenCorpus
-from .mel_route import frames_at_both_rates
+from .mel_route import MelRegressionLoss, frames_at_both_rates
+
+if TYPE_CHECKING:
+    from ..common.trainer import TrainingRun
+    from .train import AcousticCodecTrainConfig
 
 
 @dataclass
@@ -126,3 +133,68 @@ def heldout_mel(s2a, decoder, mel_loss, batch: dict, window: int) -> dict[str, f
         mel = decoder(decoder_inputs(s2a, batch, window, share))
         figures[f"heldout/mel_{name}"] = float(mel_loss(mel, batch["wav_22k"]))
     return figures
+
+
+def train_decoder_gta(cfg: AcousticCodecTrainConfig, run: TrainingRun, window: int) -> TrainingRun:
+    """The decoder alone, on windows of `window` frames whose latents a frozen latent S2A wrote
+    for a share of the items and the quantizer for the rest; mel L1 only."""
+    from .train import exporter, new_generator  # (train.py reads GtaConfig from here)
+
+    gta = cfg.decoder_only.gta
+    s2a = load_s2a(gta.s2a, "s2a_full")
+    if s2a.cfg.target != "latent":
+        raise UserError(f"{gta.s2a}'s S2A predicts codes; GTA needs a latent S2A (target: latent)")
+    layers = s2a.num_quantizer
+    if cfg.decoder_only.layers not in (0, layers):
+        raise UserError(f"decoder_only.layers is {cfg.decoder_only.layers}, the S2A writes {layers} layers")
+    dataset = GtaCrops(gta.shards, cfg.data.train_manifest, layers, window, gta, quiet=cfg.run.quiet)
+    loader = torch.utils.data.DataLoader(dataset, batch_size=cfg.data.batch_size, shuffle=True,
+                                         drop_last=len(dataset) >= cfg.data.batch_size,
+                                         num_workers=cfg.data.num_workers, collate_fn=collate)
+    generator = new_generator(cfg, run)
+    generator.requires_grad_(False)
+    decoder = generator.codec.decoder.model
+    decoder.requires_grad_(True)
+    mel_loss = MelRegressionLoss().to(run.device)
+    optimizer = torch.optim.AdamW(decoder.parameters(), lr=cfg.optim.lr, betas=tuple(cfg.optim.betas))
+    scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, cfg.optim.lr_decay)
+    generator, optimizer, loader, scheduler = run.prepare(generator, optimizer, loader, scheduler)
+    s2a = s2a.to(run.device).requires_grad_(False)
+    run.track_ema(generator)
+    run.resume()
+    heldout = None
+    if gta.heldout_shards:
+        heldout = fixed_items(GtaCrops(gta.heldout_shards, gta.heldout_manifest, layers, window, gta, quiet=True),
+                              gta.heldout_items)
+    save_and_score = exporter(cfg, run, generator)
+
+    def export() -> None:
+        save_and_score()
+        if heldout is not None:  # logged with the next record, as the token recipes do
+            run.log(**heldout_mel(s2a, run.weights_for_export(generator).codec.decoder, mel_loss, heldout, window))
+
+    if heldout is not None and run.step == 0:  # where it starts, as the first record (step 0)
+        run.log(**heldout_mel(s2a, run.weights_for_export(generator).codec.decoder, mel_loss, heldout, window))
+        run.flush_log()
+
+    batches = forever(loader)
+    generator.eval()
+    decoder.train()
+    for _ in run.steps():
+        batch = next(batches)
+        written = round(gta.share * len(batch["codes"]))
+        latents = decoder_inputs(s2a, batch, window, gta.share)
+        with run.accelerator.autocast():
+            mel = run.accelerator.unwrap_model(generator).codec.decoder(latents)
+            losses = {"gen/mel_written": mel_loss(mel[:written], batch["wav_22k"][:written]) if written else None,
+                      "gen/mel_true": mel_loss(mel[written:], batch["wav_22k"][written:]) if written < len(mel) else None}
+        losses = {name: value for name, value in losses.items() if value is not None}
+        loss = (written * losses.get("gen/mel_written", 0.0)
+                + (len(mel) - written) * losses.get("gen/mel_true", 0.0)) / len(mel)
+        grad_norm = run.backward(cfg.loss.mel_weight * loss, optimizer, decoder.parameters(), cfg.optim.grad_clip)
+        scheduler.step()
+        run.update_ema(generator)
+        run.log(**losses, **{"gen/mel": loss, "gen/grad_norm": grad_norm})
+        run.maybe_save(export)
+    run.finish(export)
+    return run
