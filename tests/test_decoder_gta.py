@@ -120,6 +120,8 @@ def test_a_gta_run_trains_the_decoder_alone_and_scores_held_out_windows(setup):
     (["decoder_only.enabled=true", "model.decoder.vocoder=vocos"], "trains the \"hifigan\" route's decoder"),
     (["decoder_only.gta.s2a=somewhere"], "set decoder_only.enabled true"),
     (["decoder_only.enabled=true", "decoder_only.gta.s2a=somewhere", "decoder_only.gta.share=1.5"], "share must lie in 0..1"),
+    (["decoder_only.enabled=true", "decoder_only.gta.s2a=somewhere", "decoder_only.gta.max_frames=20"],
+     "max_frames must be at least 63"),
 ])
 def test_a_bad_decoder_only_config_is_one_line_and_writes_nothing(tmp_path, capsys, changes, message):
     exp = tmp_path / "exp"

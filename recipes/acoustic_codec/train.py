@@ -37,7 +37,7 @@ from maskvox.errors import UserError
 from ..common.data import AudioDataConfig, AudioSegments, total_seconds
 from ..common.cli import forever, run_recipe
 from ..common.trainer import RunConfig, TrainingRun
-from .gta import GtaConfig, train_decoder_gta
+from .gta import GtaConfig, check_gta, train_decoder_gta
 from .mel_route import MelRegressionLoss, PairedSegments
 
 
@@ -54,8 +54,8 @@ class OptimConfig:
 @dataclass
 class DecoderOnlyConfig:
     enabled: bool = False
-    # Quantizer layers the decoder reads (0: the quantizer's own dropout schedule). The demo's
-    # S2A writes layers 1-4, so its decoder is fine-tuned on exactly those.
+    # Quantizer layers the decoder reads (0: all of them; the frozen quantizer drops none). The
+    # demo's S2A writes layers 1-4, so its decoder is fine-tuned on exactly those.
     layers: int = 0
     # Ground-truth-aligned inputs: a share of the decoder's inputs written by a latent S2A (gta.py).
     gta: GtaConfig = field(default_factory=GtaConfig)
@@ -118,12 +118,12 @@ def train(cfg: AcousticCodecTrainConfig) -> TrainingRun:
         raise UserError("decoder_only trains the \"hifigan\" route's decoder: set model.decoder.vocoder hifigan")
     if cfg.decoder_only.gta.s2a and not cfg.decoder_only.enabled:
         raise UserError("decoder_only.gta trains the decoder alone: set decoder_only.enabled true")
-    if not 0.0 <= cfg.decoder_only.gta.share <= 1.0:
-        raise UserError(f"decoder_only.gta.share must lie in 0..1, got {cfg.decoder_only.gta.share}")
-    run = TrainingRun(cfg.run, full_config=cfg)
     sample_rate = cfg.model.sample_rate
     hop = math.prod(cfg.model.encoder.up_ratios)
     segment = max(hop, round(cfg.data.segment_seconds * sample_rate / hop) * hop)
+    if cfg.decoder_only.gta.s2a:
+        check_gta(cfg.decoder_only.gta, segment // hop)
+    run = TrainingRun(cfg.run, full_config=cfg)
     mel_route = cfg.model.decoder.vocoder == "hifigan"
     if cfg.decoder_only.gta.s2a:
         return train_decoder_gta(cfg, run, segment // hop)
