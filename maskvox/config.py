@@ -199,13 +199,15 @@ class AlignerConfig:
 
 @dataclass
 class SamplingDefaults:
-    """Sampling settings a model folder asks for, put over every named preset's (maskvox's own;
-    the official model has none and samples with the reference's values). Why: a model trained
-    for a few CPU-hours can be understood better sampled cooler (the demo's T2S:
-    recipes/demo/RESULTS.md). A preset file is taken as it is."""
+    """Sampling settings (temperature, guidance) a model folder asks for, put over every named
+    preset's (maskvox's own; the official model has none and samples with the reference's
+    values). Why: a model trained for a few CPU-hours can be understood better sampled otherwise
+    (the demo's T2S: recipes/demo/RESULTS.md). A preset file is taken as it is."""
 
     t2s_temperature: float | None = None
     s2a_temperature: float | None = None
+    t2s_cfg: float | None = None  # classifier-free guidance scale
+    s2a_cfg: float | None = None
 
     def changes(self) -> dict[str, float]:
         return {name: value for name, value in dataclasses.asdict(self).items() if value is not None}
