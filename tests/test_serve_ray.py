@@ -39,7 +39,7 @@ def test_the_config_file_is_read_with_its_autoscaling_and_unknown_fields_are_ref
 
 
 @pytest.mark.slow
-def test_ray_serve_answers_the_same_bytes_as_the_local_server(tiny_full_model, tmp_path):
+def test_ray_serve_answers_the_same_bytes_as_the_local_server(tiny_full_model, tmp_path, monkeypatch):
     import ray
     from fastapi.testclient import TestClient
     from ray import serve
@@ -65,6 +65,10 @@ def test_ray_serve_answers_the_same_bytes_as_the_local_server(tiny_full_model, t
     with bind("127.0.0.1", 0) as sock:  # a free port
         port = sock.getsockname()[1]
     config = RayServeConfig(num_replicas=1, num_cpus=0.5)  # a fractional CPU
+    # Ray Serve gives its HTTP proxy 5 s to report ready, three times, then kills it: on a loaded
+    # 2-core machine (a fresh-clone run beside training and evaluations) it missed that once.
+    # The workers read the variable when ray.init starts them.
+    monkeypatch.setenv("RAY_SERVE_PROXY_READY_CHECK_TIMEOUT_S", "60")
     try:
         ray.init(num_cpus=2, include_dashboard=False, log_to_driver=True)
     except Exception as err:
