@@ -74,7 +74,7 @@ def test_decoder_inputs_are_s2a_s_latents_for_a_share_and_the_true_ones_for_the_
     dataset = GtaCrops(str(setup["shards"]), str(setup["manifest"]), 4, WINDOW, GtaConfig(max_frames=60), quiet=True)
     torch.manual_seed(2)
     batch = collate([dataset[0] for _ in range(4)])
-    latents = decoder_inputs(setup["s2a"], batch, WINDOW, share=0.5)
+    latents = decoder_inputs(setup["s2a"], batch, WINDOW, written=2)
     assert latents.shape == (4, 256, WINDOW)
     for b in (0, 1):  # written by S2A from the item's prompt
         codes, prompt, offset = batch["codes"][b], batch["prompt"][b], batch["offset"][b]

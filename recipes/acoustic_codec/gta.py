@@ -123,10 +123,9 @@ def collate(items) -> dict:
 
 
 @torch.no_grad()
-def decoder_inputs(s2a, batch: dict, window: int, share: float) -> torch.Tensor:
-    """(B, D, W) latents for the decoder: S2A's prediction for the first round(share * B) items
-    (each with its prompt), the true latent of the codes for the rest."""
-    written = round(share * len(batch["codes"]))
+def decoder_inputs(s2a, batch: dict, window: int, written: int) -> torch.Tensor:
+    """(B, D, W) latents for the decoder: S2A's prediction for the first `written` items (each
+    with its prompt), the true latent of the codes for the rest."""
     predicted = []
     if written:
         predicted = s2a.generate([s[: len(c)] for s, c in zip(batch["semantic"][:written], batch["codes"][:written])],
@@ -144,8 +143,8 @@ def decoder_inputs(s2a, batch: dict, window: int, share: float) -> torch.Tensor:
 def heldout_mel(s2a, decoder, mel_loss, batch: dict, window: int) -> dict[str, float]:
     """Mel L1 of `batch` decoded from S2A's latents ("written") and from the true latents."""
     figures = {}
-    for name, share in (("written", 1.0), ("true", 0.0)):
-        mel = decoder(decoder_inputs(s2a, batch, window, share))
+    for name, written in (("written", len(batch["codes"])), ("true", 0)):
+        mel = decoder(decoder_inputs(s2a, batch, window, written))
         figures[f"heldout/mel_{name}"] = float(mel_loss(mel, batch["wav_22k"]))
     return figures
 
@@ -153,7 +152,7 @@ def heldout_mel(s2a, decoder, mel_loss, batch: dict, window: int) -> dict[str, f
 def train_decoder_gta(cfg: AcousticCodecTrainConfig, run: TrainingRun, window: int) -> TrainingRun:
     """The decoder alone, on windows of `window` frames whose latents a frozen latent S2A wrote
     for a share of the items and the quantizer for the rest; mel L1 only."""
-    from .train import exporter, new_generator  # (train.py reads GtaConfig from here)
+    from .train import exporter, frozen_but_decoder, new_generator  # (train.py reads GtaConfig from here)
 
     gta = cfg.decoder_only.gta
     s2a = load_s2a(gta.s2a, "s2a_full")
@@ -167,11 +166,9 @@ def train_decoder_gta(cfg: AcousticCodecTrainConfig, run: TrainingRun, window: i
                                          drop_last=len(dataset) >= cfg.data.batch_size,
                                          num_workers=cfg.data.num_workers, collate_fn=collate)
     generator = new_generator(cfg, run)
-    generator.requires_grad_(False)
-    decoder = generator.codec.decoder.model
-    decoder.requires_grad_(True)
+    trained = frozen_but_decoder(generator)
     mel_loss = MelRegressionLoss().to(run.device)
-    optimizer = torch.optim.AdamW(decoder.parameters(), lr=cfg.optim.lr, betas=tuple(cfg.optim.betas))
+    optimizer = torch.optim.AdamW(trained, lr=cfg.optim.lr, betas=tuple(cfg.optim.betas))
     scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, cfg.optim.lr_decay)
     generator, optimizer, loader, scheduler = run.prepare(generator, optimizer, loader, scheduler)
     s2a = s2a.to(run.device).requires_grad_(False)
@@ -193,12 +190,14 @@ def train_decoder_gta(cfg: AcousticCodecTrainConfig, run: TrainingRun, window: i
         run.flush_log()
 
     batches = forever(loader)
-    generator.eval()
-    decoder.train()
+    generator.train()
+    for module in (run.accelerator.unwrap_model(generator).codec.encoder,
+                   run.accelerator.unwrap_model(generator).codec.decoder.quantizer):
+        module.eval()  # the frozen parts: no dead-code moves
     for _ in run.steps():
         batch = next(batches)
         written = round(gta.share * len(batch["codes"]))
-        latents = decoder_inputs(s2a, batch, window, gta.share)
+        latents = decoder_inputs(s2a, batch, window, written)
         with run.accelerator.autocast():
             mel = run.accelerator.unwrap_model(generator).codec.decoder(latents)
             losses = {"gen/mel_written": mel_loss(mel[:written], batch["wav_22k"][:written]) if written else None,
@@ -206,7 +205,7 @@ def train_decoder_gta(cfg: AcousticCodecTrainConfig, run: TrainingRun, window: i
         losses = {name: value for name, value in losses.items() if value is not None}
         loss = (written * losses.get("gen/mel_written", 0.0)
                 + (len(mel) - written) * losses.get("gen/mel_true", 0.0)) / len(mel)
-        grad_norm = run.backward(cfg.loss.mel_weight * loss, optimizer, decoder.parameters(), cfg.optim.grad_clip)
+        grad_norm = run.backward(cfg.loss.mel_weight * loss, optimizer, trained, cfg.optim.grad_clip)
         scheduler.step()
         run.update_ema(generator)
         run.log(**losses, **{"gen/mel": loss, "gen/grad_norm": grad_norm})

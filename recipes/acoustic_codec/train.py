@@ -113,6 +113,14 @@ def new_generator(cfg: AcousticCodecTrainConfig, run: TrainingRun) -> CodecGener
     return generator
 
 
+def frozen_but_decoder(generator: CodecGenerator) -> list[nn.Parameter]:
+    """Freeze the encoder and the quantizer (the acoustic ids stay as S2A learned them); the
+    decoder's parameters, the ones left to train."""
+    for module in (generator.codec.encoder, generator.codec.decoder.quantizer):
+        module.requires_grad_(False)
+    return list(generator.codec.decoder.model.parameters())
+
+
 def train(cfg: AcousticCodecTrainConfig) -> TrainingRun:
     if cfg.decoder_only.enabled and cfg.model.decoder.vocoder != "hifigan":
         raise UserError("decoder_only trains the \"hifigan\" route's decoder: set model.decoder.vocoder hifigan")
@@ -212,10 +220,7 @@ def train_mel_route(cfg: AcousticCodecTrainConfig, run: TrainingRun, loader) -> 
     generator = new_generator(cfg, run)
     mel_loss = MelRegressionLoss().to(run.device)
     frozen_layers = cfg.decoder_only.layers if cfg.decoder_only.enabled else None
-    if frozen_layers is not None:
-        for module in (generator.codec.encoder, generator.codec.decoder.quantizer):
-            module.requires_grad_(False)
-    trained = [parameter for parameter in generator.parameters() if parameter.requires_grad]
+    trained = frozen_but_decoder(generator) if frozen_layers is not None else list(generator.parameters())
     optimizer = torch.optim.AdamW(trained, lr=cfg.optim.lr, betas=tuple(cfg.optim.betas))
     scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, cfg.optim.lr_decay)
     generator, optimizer, loader, scheduler = run.prepare(generator, optimizer, loader, scheduler)
