@@ -28,10 +28,21 @@ def load_acoustic_codec(location: str | Path, cfg: ModelConfig | None = None, de
     load_module(codec.encoder, official_file(location, "codec_encoder"))
     load_module(codec.decoder, official_file(location, "codec_decoder"))
     if cfg.acoustic_codec.decoder.vocoder == "hifigan":
-        from .hifigan_data import load_hifigan
-
-        codec.vocoder = HifiganVocoder(load_hifigan())
+        codec.vocoder = HifiganVocoder(load_vocoder(location, cfg.acoustic_codec.decoder.vocoder_folder))
     return codec.eval().to(device)
+
+
+def load_vocoder(location: str | Path, folder: str = ""):
+    """The HiFi-GAN generator of the "hifigan" route: `folder` of the model at `location`
+    (a generator shipped with the model), or the installed universal V1 when `folder` is empty."""
+    from .hifigan_data import CONFIG_NAME, WEIGHTS_NAME, load_hifigan
+
+    if not folder:
+        return load_hifigan()
+    if Path(folder).is_absolute() or ".." in Path(folder).parts:
+        raise ConfigError(f"acoustic_codec.decoder.vocoder_folder must be a folder inside the model folder, not {folder!r}")
+    files = resolve_files(location, [f"{folder}/{CONFIG_NAME}", f"{folder}/{WEIGHTS_NAME}"])
+    return load_hifigan(files[f"{folder}/{WEIGHTS_NAME}"].parent)
 
 
 def load_semantic_codec(

@@ -101,6 +101,10 @@ class AcousticDecoderConfig:
     # of the pretrained HiFi-GAN universal generator, which makes the waveform (the demo's
     # route, codecs/mel_decoder.py); mel_refine_layers ConvNeXt blocks run at the mel rate.
     vocoder: str = "vocos"
+    # With "hifigan": a HiFi-GAN generator folder (config.json, model.safetensors) inside the
+    # model folder, such as a smaller one distilled from the universal V1 (recipes/vocoder);
+    # empty: the installed universal V1.
+    vocoder_folder: str = ""
     mel_refine_layers: int = 2
     # Training only: codes picked less often than this (moving average per batch) move onto
     # latents of the batch (codecs/quantize.py); 0 (the official codec) never moves them.

@@ -29,6 +29,7 @@ import torch
 
 from .aligner import FRAME_RATE_HZ, Alignment, TranscriptWord, transcript_words
 from .audio import ACOUSTIC_RATE, SEMANTIC_RATE, audio_seconds, check_audio, read_audio, resample, to_mono
+from .edit_phones import edit_plans
 from .errors import UserError
 from .limits import check_recording_seconds, check_text_length
 from .request import check_seed
@@ -302,10 +303,11 @@ def edit_speech(synth, request: EditRequest) -> EditResult:
         clock = time.perf_counter()
         seconds = recording.wav_16k.size / SEMANTIC_RATE
         regions, windows, confidence = _plan(synth, request, features[:frames], frames, seconds)
+        plans = edit_plans(synth, request.text, request.language, features[:frames], windows)
         timings["align"] = time.perf_counter() - clock
         generators = make_generators([seed], 1, synth.device)
-        pieces = [_regenerate(synth, window, semantic, acoustic, request.language, generators, timings)
-                  for window in windows]
+        pieces = [_regenerate(synth, window, semantic, acoustic, request.language, generators, timings, plan)
+                  for window, plan in zip(windows, plans)]
     clock = time.perf_counter()
     audio, spans = splice(recording, windows, pieces, frames)
     timings["splice"] = time.perf_counter() - clock
@@ -357,14 +359,15 @@ class _Piece:
 
 
 def _regenerate(synth, window: Window, semantic: torch.Tensor, acoustic: torch.Tensor, language: str,
-                generators, timings: dict) -> _Piece:
+                generators, timings: dict, frame_owners: torch.Tensor | None = None) -> _Piece:
     ids, codes, known, starts = _window_tokens(window, semantic, acoustic)
     phones = torch.tensor(synth.phones(window.text, language, "new text"), dtype=torch.long)
     # The window is its own prompt: its kept frames are fixed (`known`), the rest regenerated.
     no_semantic = ids.new_zeros(0)
     no_codes = codes.new_zeros(0, codes.shape[1])
     _, new_codes = synth.generate_tokens([phones], [no_semantic], [no_codes], [len(ids)], generators,
-                                         known[None], ids[None], codes[None], spent=timings)
+                                         known[None], ids[None], codes[None], spent=timings,
+                                         frame_owners=None if frame_owners is None else [frame_owners])
     return _Piece(synth.decode(new_codes[0], timings), starts)
 
 

@@ -283,19 +283,23 @@ class Synthesizer:
                         prompt_acoustic: list[torch.Tensor], frames: list[int], generators=None,
                         known: torch.Tensor | None = None, known_semantic: torch.Tensor | None = None,
                         known_codes: torch.Tensor | None = None, spent: dict[str, float] | None = None,
-                        prompt_owners: list[torch.Tensor | None] | None = None):
+                        prompt_owners: list[torch.Tensor | None] | None = None,
+                        frame_owners: list[torch.Tensor] | None = None):
         """T2S, then S2A (layer 1, then the rest), for a batch: the target semantic ids (T_b,)
         and acoustic ids (T_b, 12) of each item, given its phones (prompt's + target's), its
         prompt's semantic (P_s,) and acoustic (P_a, 12) ids (may be empty) and its length.
         `known` (B, max T) with `known_semantic` (B, max T) and `known_codes` (B, max T, 12)
         fix some target frames (speech editing). A T2S or S2A with alignment help is given frame
         phones when `prompt_owners` is given (each item's prompt phone count and frame owners:
-        `PreparedPrompt`). Seconds per stage are added to `spent`."""
+        `PreparedPrompt`), or `frame_owners`, each item's owners over its prompt and target frames
+        whole (an edit window's, `maskvox.edit_phones`). Seconds per stage are added to `spent`."""
         preset, mode = self.preset, self.mode
         plans = None  # each item's frame owners over its prompt's semantic ids and its target
         # Each stage releases its model at its end (low memory; loading counts in the stage's time).
         with self.clock("t2s", spent), autocast(self.device, self.dtype), self.models.stage("t2s"):
-            if prompt_owners is not None and self.aligned_phones:
+            if frame_owners is not None and self.aligned_phones:
+                plans = frame_owners
+            elif prompt_owners is not None and self.aligned_phones:
                 plans = frame_plans(self.t2s.frame_phones, phones, prompt_owners, prompt_semantic, frames)
             semantic = self.t2s.generate(phones, prompt_semantic, frames, preset.t2s_steps,
                                          preset.sampler("t2s", mode.name), generators, known, known_semantic,

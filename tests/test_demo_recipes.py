@@ -224,21 +224,23 @@ def test_prompt_eval_clones_each_sentence_from_each_prompt_and_resumes(tiny_full
 
     scored = []
 
-    def fake_eval(meta, out, wav_dir, asr):  # maskvox eval (Whisper) is tested on its own
+    def fake_eval(meta, out, wav_dir, asr, language):  # maskvox eval (Whisper) is tested on its own
+        assert language == "de"  # the sentences' language reaches the judge
         scored.append(meta.read_text().splitlines())
         return {"wer_mean_per_utterance": 0.25, "wer_pooled": 0.2, "similarity_mean": 0.7}
 
     monkeypatch.setattr(prompt_eval, "run_maskvox_eval", fake_eval)
     sentences = tmp_path / "sentences.txt"
-    sentences.write_text("Hello there.\n\nGood morning.\n")
+    sentences.write_text("Guten Tag.\n\nGuten Morgen.\n")
     args = ["--model", str(tiny_full_model), "--sentences", str(sentences), "--out", str(tmp_path / "out"),
             "--prompt", str(EXAMPLE_PROMPT), "--prompt-text", PROMPT_TEXT,
-            "--prompt", str(EXAMPLE_PROMPT), "--prompt-text", PROMPT_TEXT, "--asr", "whisper-base", "--quiet"]
+            "--prompt", str(EXAMPLE_PROMPT), "--prompt-text", PROMPT_TEXT, "--asr", "whisper-base", "--quiet",
+            "--language", "de", "--prompt-language", "en"]
     assert prompt_eval.main(args) == 0
     wavs = sorted((tmp_path / "out").glob("prompt*/wavs/*.wav"))
     assert [w.relative_to(tmp_path / "out").as_posix() for w in wavs] == [
         "prompt0/wavs/s000.wav", "prompt0/wavs/s001.wav", "prompt1/wavs/s000.wav", "prompt1/wavs/s001.wav"]
-    assert scored[0][1].startswith("s001|") and scored[0][1].endswith("|Good morning.")
+    assert scored[0][1].startswith("s001|") and scored[0][1].endswith("|Guten Morgen.")
     results = json.loads((tmp_path / "out" / "results.json").read_text())
     assert [row["wer_mean_per_utterance"] for row in results["prompts"]] == [0.25, 0.25]
     assert "| 2 | 25.0 % | 20.0 % | 0.700 |" in capsys.readouterr().out

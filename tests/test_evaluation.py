@@ -151,6 +151,17 @@ def test_resemblyzer_embeddings_equal_the_package(librivox):
     assert cosine_similarity(embeddings["0880"], embeddings["0930"]) == pytest.approx(0.753328, abs=2e-6)
 
 
+def test_silence_trimming_keeps_the_length_of_a_piece_shorter_than_its_window():
+    """An edit's kept audio can be 60 ms: the voice-activity mask must fit it (it was 7 windows long)."""
+    from maskvox.evaluation.speaker import VAD_WINDOW_SAMPLES, trim_long_silences
+
+    rng = np.random.default_rng(0)
+    for windows in (1, 2, 5, 40):
+        wav = (0.1 * rng.standard_normal(windows * VAD_WINDOW_SAMPLES + 7)).astype(np.float32)
+        trimmed = trim_long_silences(wav)
+        assert trimmed.size <= windows * VAD_WINDOW_SAMPLES and trimmed.size % VAD_WINDOW_SAMPLES == 0
+
+
 @pytest.mark.slow
 def test_pocketsphinx_transcribes_a_clip(librivox):
     transcriber = get_asr_backend("pocketsphinx").load("cpu")

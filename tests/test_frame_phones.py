@@ -177,3 +177,44 @@ def test_t2s_alone_is_judged_with_frame_phones_spread_or_as_recorded(tmp_path, c
         assert json.loads((out / "results.json").read_text())["frame_phones"] == how
     assert t2s_evaluate(common + ["--heldout", str(plain), "--frame-phones", "spread", "--out", str(tmp_path / "x")]) == 2
     assert "held-out shards with frame phones" in capsys.readouterr().err and not (tmp_path / "x").exists()
+
+
+def test_an_edit_window_tells_kept_frames_their_mapped_phone_and_spreads_the_new_words():
+    from maskvox.edit import Region, Window
+    from maskvox.edit_phones import mapped_positions, window_owners
+
+    # old "a b c" -> new "a X Y c": phones as ids, word b (id 20) replaced by X Y (31, 32).
+    old_ids, new_ids = [10, 0, 20, 0, 30], [10, 0, 31, 32, 0, 30]
+    assert mapped_positions(old_ids, new_ids) == {0: 0, 1: 1, 3: 4, 4: 5}
+    # Recording frames: silence, a a, b b b, c c, silence; b's frames [3, 6) become 4 new frames.
+    old_owners = np.array([-1, 0, 0, 2, 2, 2, 4, 4, -1])
+    window = Window(0, 9, [Region(3, 6, 4, "substitution")], "a X Y c")
+    mean_frames = torch.ones(64)
+    mean_frames[0] = 0.0  # the word separator is never said
+    owners = window_owners(window, old_ids, new_ids, old_owners, mean_frames)
+    assert len(owners) == window.new_frames == 10
+    assert owners.tolist() == [-1, 0, 0, 2, 2, 3, 3, 5, 5, -1]
+    # A deletion leaves nothing to say in its frames.
+    gone = window_owners(Window(0, 9, [Region(3, 6, 1, "deletion")], "a c"), old_ids, [10, 0, 30], old_owners,
+                         mean_frames)
+    assert gone.tolist() == [-1, 0, 0, -1, 2, 2, -1]
+
+
+@pytest.mark.slow
+def test_an_edit_gives_a_helped_t2s_frame_phones_over_its_window(aligned_model, monkeypatch):
+    synth = Synthesizer.from_pretrained(aligned_model, device="cpu", preset="fast")
+    told = []
+    generate = synth.t2s.generate
+
+    def spy(phones, prompt_semantic, frames, *args):
+        told.append((len(phones[0]), frames[0], args[-1]))
+        return generate(phones, prompt_semantic, frames, *args)
+
+    monkeypatch.setattr(synth.t2s, "generate", spy)
+    text = EXAMPLE_PROMPT_TEXT.read_text().strip()  # "We do not break. We never give in. We never back down."
+    result = synth.edit(EXAMPLE_PROMPT, text, text.replace("break", "bend"), seed=3)
+    assert [span.type for span in result.spans] == ["substitution"]
+    [(phones, frames, plans)] = told
+    # The same spoken phones the edit's word alignment accepted: the frames are told theirs.
+    assert len(plans) == 1 and len(plans[0]) == frames and int(plans[0].max()) < phones
+    assert (plans[0] >= 0).any()

@@ -102,7 +102,10 @@ def trim_long_silences(wav_16k: np.ndarray) -> np.ndarray:
     sums = np.cumsum(padded)
     sums[width:] = sums[width:] - sums[:-width]
     smoothed = np.round(sums[width - 1:] / width).astype(bool)
-    dilated = np.convolve(smoothed, np.ones(VAD_MAX_SILENCE_WINDOWS + 1), mode="same") > 0
+    # numpy's "same" convolution, cut to the input's length also when the input is shorter than
+    # the kernel (scipy's binary_dilation, which resemblyzer uses, keeps the input's length).
+    kernel = VAD_MAX_SILENCE_WINDOWS + 1
+    dilated = np.convolve(smoothed, np.ones(kernel), mode="full")[(kernel - 1) // 2:][:smoothed.size] > 0
     return wav_16k[np.repeat(dilated, VAD_WINDOW_SAMPLES)]
 
 

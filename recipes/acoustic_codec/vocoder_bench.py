@@ -12,11 +12,13 @@ on `--threads` threads, median of `--repeats` timed calls after one warm-up, for
 - the same generator shapes at HiFi-GAN V2 and V3 sizes, and a Vocos mel vocoder (ConvNeXt
   backbone + ISTFT head at hop 256, the sizes of charactr/vocos-mel-24khz), with random
   weights: what a smaller decoder would cost;
-- the demo acoustic codec's Vocos decoder (RVQ embeddings + ISTFT head) on random codes.
+- the demo acoustic codec's Vocos decoder (RVQ embeddings + ISTFT head) on random codes;
+- with `--student FOLDER`, a generator distilled from V1 (recipes/vocoder), its trained weights.
 
 Quality (`quality`): the LibriVox clips resynthesised from their own HifiganMel by the
 universal generator in fp32 and in bf16 (16 kHz -> 22.05 kHz -> mel -> waveform -> 16 kHz), and round-tripped
-through the demo codec (encode + decode at 24 kHz) for comparison: Whisper base transcripts
+through the demo codec (encode + decode at 24 kHz) for comparison, and through `--student`'s
+generator from the same mel: Whisper base transcripts
 (faster-whisper, int8, greedy) of originals and outputs, pooled WER after lower-casing and
 deleting punctuation (against the original's transcript and against the clips' reference
 text), PESQ-WB and STOI against the original at 16 kHz, resemblyzer speaker similarity.
@@ -48,6 +50,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--clips", type=Path, default=LIBRIVOX, help="folder of 16 kHz wavs (+ `transcription`)")
     parser.add_argument("--whisper", type=Path, default=None,
                         help="faster-whisper model folder (model.bin, config.json, tokenizer.json, vocabulary.json)")
+    parser.add_argument("--student", type=Path, default=None,
+                        help="a distilled generator's folder (recipes/vocoder export): timed and resynthesised too")
     parser.add_argument("--skip-quality", action="store_true", help="speed only")
     parser.add_argument("--skip-small", action="store_true", help="skip the random-weight V2/V3/Vocos timings")
     parser.add_argument("--json", type=Path, default=None, help="also write the JSON here")
@@ -111,6 +115,7 @@ def measure_speed(args, generator) -> list[dict]:
     import torch
 
     from maskvox.codecs.hifigan import HifiganGenerator
+    from maskvox.codecs.hifigan_data import load_hifigan
     from maskvox.codecs.pretrained import load_acoustic_codec
 
     cfg = generator.cfg
@@ -146,6 +151,11 @@ def measure_speed(args, generator) -> list[dict]:
             rows.append(speed_row("vocos_mel_hop256_random", time_call(lambda: vocos(mel), args.repeats), audio_seconds,
                                   parameters=sum(p.numel() for p in vocos.backbone.parameters())
                                   + sum(p.numel() for p in vocos.head.parameters())))
+    if args.student is not None:
+        student = load_hifigan(args.student)
+        with torch.inference_mode():
+            rows.append(speed_row(f"student_{args.student.name}", time_call(lambda: student(mel), args.repeats),
+                                  audio_seconds, parameters=sum(p.numel() for p in student.parameters())))
     codec = load_acoustic_codec(args.demo)
     codec_frames = round(args.seconds * codec.sample_rate / codec.hop_length)
     codes = torch.randint(0, codec.cfg.decoder.codebook_size, (1, codec_frames, codec.cfg.decoder.num_quantizers))
@@ -213,6 +223,10 @@ def measure_quality(args, generator) -> dict:
     routes = {"hifigan_v1_universal": vocoder(generator, torch.float32),
               "hifigan_v1_universal_bf16": vocoder(bf16_copy(generator), torch.bfloat16),
               "demo_codec_roundtrip": demo_codec}
+    if args.student is not None:
+        from maskvox.codecs.hifigan_data import load_hifigan
+
+        routes[f"student_{args.student.name}"] = vocoder(load_hifigan(args.student), torch.float32)
     clips = []
     for path in sorted(args.clips.glob("*.wav")):
         wav16 = load_audio(path, 16000)

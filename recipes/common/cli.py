@@ -13,7 +13,7 @@ from maskvox.fileio import check_output_path, write_json
 
 def parse_config(config_class: type, description: str, argv: list[str] | None = None):
     """The config from --config and --set; its `data` must name the training input
-    (`train_manifest` or `train_shards`)."""
+    (`train_manifest`, `train_shards` or `train_cache`)."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--config", help="YAML or JSON training config (default: the official sizes)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -24,9 +24,11 @@ def parse_config(config_class: type, description: str, argv: list[str] | None = 
     cfg = apply_overrides(cfg, args.set)
     if args.quiet:
         cfg.run.quiet = True
-    source = "train_shards" if hasattr(cfg.data, "train_shards") else "train_manifest"
+    kinds = {"train_shards": "a folder of token shards", "train_cache": "a teacher cache folder",
+             "train_manifest": "a JSONL manifest"}
+    source = next((name for name in kinds if hasattr(cfg.data, name)), "train_manifest")
     if not getattr(cfg.data, source):
-        kind = "a folder of token shards" if source == "train_shards" else "a JSONL manifest"
+        kind = kinds[source]
         raise UserError(f"no training data: set data.{source} ({kind})")
     return cfg
 

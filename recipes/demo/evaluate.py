@@ -107,13 +107,14 @@ def clone(pairs, model: str, folder: Path, seed: int, preset: str, quiet: bool, 
     clone_missing(jobs, model, preset, quiet, quantize)
 
 
-def run_maskvox_eval(meta: Path, out: Path, wav_dir: Path | None, asr: str) -> dict:
+def run_maskvox_eval(meta: Path, out: Path, wav_dir: Path | None, asr: str, language: str = "en") -> dict:
+    """`maskvox eval` of a Seed-TTS-eval list; `language` is the targets' (the ASR's language and WER rules)."""
     from maskvox.cli import main as maskvox
 
     source = ["--wav-dir", str(wav_dir)] if wav_dir else ["--ground-truth"]
     if not (out / "summary.json").exists():
         status = maskvox(["eval", "--list", str(meta), *source, "--asr", asr, "--speaker", "resemblyzer",
-                          "--device", "cpu", "--out", str(out), "--quiet"])
+                          "--language", language, "--device", "cpu", "--out", str(out), "--quiet"])
         if status:
             raise UserError(f"maskvox eval of {out} failed (exit {status})")
     return json.loads((out / "summary.json").read_text())

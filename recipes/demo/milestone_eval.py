@@ -6,7 +6,8 @@ held-out voices, one line appended to the learning curves.
 
 1. The model folder is copied to `--snapshot` (the runs keep exporting into it while the
    evaluation reads the copy); `--take s2a_full=FOLDER` puts another run's export of a module
-   in the copy instead (an A/B candidate).
+   in the copy instead (an A/B candidate); `--take vocoder=FOLDER` ships a distilled vocoder
+   (recipes/vocoder) in the copy, named by its `acoustic_codec.decoder.vocoder_folder`.
 2. S2A alone (`recipes/convert/evaluate.py`): `--pairs` held-out recordings' own semantic ids
    said in another held-out voice. Whisper-base WER against the source recording's, and
    similarity to the prompt against similarity to the source speaker.
@@ -54,6 +55,7 @@ def run_positions(runs: list[str]) -> dict:
 # Modules a candidate run exports apart from the main model folder (`--take`), with the
 # ModelConfig section that sizes each.
 TAKEN_SECTIONS = {"t2s": "t2s", "s2a_full": "s2a_full", "duration": "duration", "codec_decoder": "acoustic_codec"}
+VOCODER_FOLDER = "vocoder"  # where a taken vocoder goes in the copy
 
 
 def snapshot(model: Path, folder: Path, takes: list[str] = ()) -> None:
@@ -71,14 +73,30 @@ def snapshot(model: Path, folder: Path, takes: list[str] = ()) -> None:
     cfg = load_model_config(partial)
     for take in takes:
         name, _, source = take.partition("=")
+        if name == "vocoder":
+            take_vocoder(Path(source), partial, cfg)
+            continue
         if name not in TAKEN_SECTIONS or not (Path(source) / OFFICIAL_FILES.get(name, "")).is_file():
             raise UserError(f"--take {take!r}: expected NAME=EXPORT_FOLDER, NAME one of "
-                            f"{', '.join(TAKEN_SECTIONS)}, with that module's weights in the folder")
+                            f"{', '.join(TAKEN_SECTIONS)}, vocoder, with that module's weights in the folder")
         shutil.copyfile(Path(source) / OFFICIAL_FILES[name], partial / OFFICIAL_FILES[name])
         section = TAKEN_SECTIONS[name]
         setattr(cfg, section, getattr(load_model_config(source), section))
     save_config(cfg, partial / "config.json")
     partial.rename(folder)
+
+
+def take_vocoder(source: Path, copy: Path, cfg) -> None:
+    """Put a vocoder export (config.json, generator.safetensors) in the copy and name it there."""
+    from maskvox.codecs.hifigan_data import CONFIG_NAME, WEIGHTS_NAME
+
+    if not all((source / name).is_file() for name in (CONFIG_NAME, WEIGHTS_NAME)):
+        raise UserError(f"--take vocoder={source}: expected a vocoder export ({CONFIG_NAME}, {WEIGHTS_NAME})")
+    if cfg.acoustic_codec.decoder.vocoder != "hifigan":
+        raise UserError("--take vocoder: the model's acoustic codec does not decode through HiFi-GAN")
+    shutil.rmtree(copy / VOCODER_FOLDER, ignore_errors=True)
+    shutil.copytree(source, copy / VOCODER_FOLDER)
+    cfg.acoustic_codec.decoder.vocoder_folder = VOCODER_FOLDER
 
 
 def capped_wer(path: Path, key: str) -> float | None:
@@ -117,7 +135,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--snapshot", required=True, help="where the copy goes (its name names the record)")
     parser.add_argument("--run", action="append", default=[], help="NAME=EXPERIMENT_FOLDER (repeatable)")
     parser.add_argument("--take", action="append", default=[], metavar="MODULE=EXPORT_FOLDER",
-                        help="score another run's export of a module (t2s, s2a_full, duration, codec_decoder) instead")
+                        help="score another run's export of a module (t2s, s2a_full, duration, codec_decoder, "
+                             "vocoder) instead")
     parser.add_argument("--manifest", default=MANIFEST)
     parser.add_argument("--voices", nargs="+", default=VOICES)
     parser.add_argument("--pairs", type=positive, default=6, help="conversions (S2A alone)")

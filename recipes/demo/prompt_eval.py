@@ -61,7 +61,7 @@ def evaluate(args) -> dict:
         meta = folder / "meta.lst"
         write_text(meta, "".join(f"s{n:03d}|{prompt_text}|{Path(prompt).resolve()}|{sentence}\n"
                                  for n, sentence in enumerate(sentences)))
-        summary = run_maskvox_eval(meta, folder / "eval", folder / "wavs", args.asr)
+        summary = run_maskvox_eval(meta, folder / "eval", folder / "wavs", args.asr, args.language)
         rows.append({"prompt": prompt, "clones": len(sentences), "wer_mean_per_utterance": summary["wer_mean_per_utterance"],
                      "wer_pooled": summary["wer_pooled"], "similarity_mean": summary["similarity_mean"]})
     results = {"prompts": rows, "setup": {"model": args.model, "sentences": args.sentences, "preset": args.preset,

@@ -13,6 +13,7 @@
 #   0a check     Whisper base against the human transcripts  -> data/corpus_v3 (resumable, ~3 CPU-hours)
 #   1  codec     acoustic codec, HiFi-GAN mel route (frozen)  -> exp/demo3/model/acoustic_codec
 #   1a decoder   the codec's decoder alone, on S2A's latents   -> exp/demo3/acoustic_decoder_gta/export
+#   1b vocoder   HiFi-GAN V2 sizes distilled from V1            -> exp/demo3/vocoder_v2/export
 #   2  duration  phone shards + duration predictor            -> exp/demo3/model/duration_model
 #   3  semantic  k-means codec over Whisper base block 4       -> exp/demo3/model/semantic_codec
 #   4a aligner   CTC phone head over the same features        -> exp/demo3/model/aligner
@@ -31,8 +32,8 @@ tokens=${TOKENS:-data/tokens_demo3}
 python=${PYTHON:-python}
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
 
-# Stages 0a, 1a and 4a (added after the others were numbered) run after 0, 1 and 4: order by ten times the number.
-order() { case "$1" in *a) echo $(( ${1%a} * 10 + 5 )) ;; *) echo $(( $1 * 10 )) ;; esac; }
+# Stages 0a, 1a, 1b and 4a (added after the others were numbered) run after 0, 1 and 4: order by ten times the number.
+order() { case "$1" in *a) echo $(( ${1%a} * 10 + 5 )) ;; *b) echo $(( ${1%b} * 10 + 7 )) ;; *) echo $(( $1 * 10 )) ;; esac; }
 stage() { [ "$(order "$1")" -ge "$(order "$first")" ] && [ "$(order "$1")" -le "$(order "$last")" ]; }
 say() { echo "== stage $*" >&2; }
 # The committed milestone of a model, or nothing (a run with checkpoints resumes from them instead).
@@ -63,6 +64,16 @@ if stage 1a; then say "1a: the codec's decoder on what S2A writes"
     --set data.train_manifest="$corpus/train.jsonl" --set init_from="$(milestone acoustic_codec)" \
     --set decoder_only.gta.s2a="$(milestone s2a)" --set decoder_only.gta.shards="$tokens/train" \
     --set decoder_only.gta.heldout_shards="$tokens/heldout" --set decoder_only.gta.heldout_manifest="$corpus/heldout.jsonl"
+fi
+if stage 1b; then say "1b: a smaller vocoder distilled from HiFi-GAN V1"
+  # V1's waveforms of the recordings' mels and of the milestone codec's, cached once
+  # (VOCODER_HOURS of training voices; more hours extend the same list). The export is a
+  # candidate, scored before a model folder names it (acoustic_codec.decoder.vocoder_folder).
+  $python -m recipes.vocoder.teacher --manifest "$corpus/train.jsonl" --out data/vocoder_teacher/train \
+    --hours "${VOCODER_HOURS:-0.5}" --codec-from "$(milestone acoustic_codec)"
+  $python -m recipes.vocoder.teacher --manifest "$corpus/heldout.jsonl" --out data/vocoder_teacher/heldout \
+    --hours 0.1 --codec-from "$(milestone acoustic_codec)"
+  $python -m recipes.vocoder.distill --config recipes/vocoder/configs/demo_v2.yaml
 fi
 if stage 2; then say "2: duration"
   for split in train heldout; do
