@@ -48,3 +48,21 @@ def tiny_acoustic_model(tmp_path_factory) -> Path:
 def tiny_full_model(tmp_path_factory) -> Path:
     """Every model the clone pipeline loads, random and tiny, in the official layout (read-only)."""
     return factories.tiny_full_model_folder(tmp_path_factory.mktemp("tiny_full_model"))
+
+
+@pytest.fixture()
+def tiny_hifigan(tmp_path, monkeypatch) -> Path:
+    """A tiny random generator where maskvox looks for the converted universal HiFi-GAN."""
+    import json
+
+    from maskvox.checkpoint import save_module
+    from maskvox.codecs.hifigan import HifiganConfig, HifiganGenerator
+
+    folder = tmp_path / "hifigan"
+    folder.mkdir()
+    cfg = HifiganConfig(**factories.TINY_HIFIGAN_SIZES)
+    torch.manual_seed(0)
+    save_module(HifiganGenerator(cfg), folder / "generator.safetensors")
+    (folder / "config.json").write_text(json.dumps(cfg.to_dict()))
+    monkeypatch.setenv("MASKVOX_HIFIGAN", str(folder))
+    return folder

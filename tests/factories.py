@@ -14,6 +14,9 @@ EXAMPLE_PROMPT = REPO_ROOT / "egs" / "clone" / "prompt.wav"
 EXAMPLE_PROMPT_TEXT = REPO_ROOT / "egs" / "clone" / "prompt.txt"
 
 TINY_SSL_HIDDEN = 32
+# A HiFi-GAN generator small enough for tests (where the universal V1 is too slow to run).
+TINY_HIFIGAN_SIZES = dict(upsample_initial_channel=16, resblock="2", resblock_kernel_sizes=(3,),
+                          resblock_dilation_sizes=((1, 3),))
 
 
 def tiny_w2v_bert_folder(folder: Path, layers: int = 3, hidden: int = TINY_SSL_HIDDEN, seed: int = 0) -> Path:

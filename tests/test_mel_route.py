@@ -10,9 +10,8 @@ import soxr
 import torch
 
 from factories import EXAMPLE_PROMPT
-from maskvox.checkpoint import official_file, read_state_dict, save_module
+from maskvox.checkpoint import official_file, read_state_dict
 from maskvox.codecs.acoustic import AcousticCodec
-from maskvox.codecs.hifigan import HifiganConfig, HifiganGenerator
 from maskvox.codecs.mel_decoder import mel_frames
 from maskvox.codecs.pretrained import load_acoustic_codec
 from maskvox.config import AcousticCodecConfig, AcousticDecoderConfig, AcousticEncoderConfig
@@ -22,8 +21,7 @@ from recipes.acoustic_codec.train import main as acoustic_main
 from recipes.common.data import AudioDataConfig
 
 REPO = EXAMPLE_PROMPT.parent.parent.parent
-TINY_HIFIGAN = HifiganConfig(upsample_initial_channel=16, resblock="2", resblock_kernel_sizes=(3,),
-                             resblock_dilation_sizes=((1, 3),))
+
 
 
 def mel_codec_config() -> AcousticCodecConfig:
@@ -32,18 +30,6 @@ def mel_codec_config() -> AcousticCodecConfig:
         decoder=AcousticDecoderConfig(vocos_dim=32, vocos_intermediate_dim=64, vocos_num_layers=1,
                                       vocoder="hifigan", mel_refine_layers=1),
     )
-
-
-@pytest.fixture()
-def tiny_hifigan(tmp_path, monkeypatch):
-    """A tiny generator where maskvox looks for the converted universal one."""
-    folder = tmp_path / "hifigan"
-    folder.mkdir()
-    torch.manual_seed(0)
-    save_module(HifiganGenerator(TINY_HIFIGAN), folder / "generator.safetensors")
-    (folder / "config.json").write_text(json.dumps(TINY_HIFIGAN.to_dict()))
-    monkeypatch.setenv("MASKVOX_HIFIGAN", str(folder))
-    return folder
 
 
 def test_mel_frames_cover_the_codec_frames_at_the_vocoders_rate():

@@ -8,9 +8,8 @@ import pytest
 import torch
 
 from factories import EXAMPLE_PROMPT
-from maskvox.checkpoint import load_model_config, save_module, write_model_folder
+from maskvox.checkpoint import load_model_config, write_model_folder
 from maskvox.codecs.acoustic import AcousticCodec
-from maskvox.codecs.hifigan import HifiganConfig, HifiganGenerator
 from maskvox.codecs.hifigan_data import load_hifigan
 from maskvox.codecs.pretrained import load_acoustic_codec
 from maskvox.config import AcousticCodecConfig, AcousticDecoderConfig, AcousticEncoderConfig, save_config
@@ -18,22 +17,8 @@ from maskvox.errors import ConfigError, UserError
 from recipes.demo.milestone_eval import snapshot
 from recipes.vocoder import distill, teacher
 
-TEACHER = HifiganConfig(upsample_initial_channel=16, resblock="2", resblock_kernel_sizes=(3,),
-                        resblock_dilation_sizes=((1, 3),))
 STUDENT = {"upsample_initial_channel": 16, "resblock": "2", "resblock_kernel_sizes": [3],
            "resblock_dilation_sizes": [[1]]}
-
-
-@pytest.fixture()
-def tiny_teacher(tmp_path, monkeypatch):
-    """A tiny generator where maskvox looks for the converted universal one."""
-    folder = tmp_path / "hifigan"
-    folder.mkdir()
-    torch.manual_seed(0)
-    save_module(HifiganGenerator(TEACHER), folder / "generator.safetensors")
-    (folder / "config.json").write_text(json.dumps(TEACHER.to_dict()))
-    monkeypatch.setenv("MASKVOX_HIFIGAN", str(folder))
-    return folder
 
 
 def codec_folder(folder):
@@ -55,7 +40,7 @@ def write_manifest(tmp_path):
     return path
 
 
-def test_teacher_cache_holds_v1s_waveform_of_each_mel_and_resumes(tmp_path, tiny_teacher):
+def test_teacher_cache_holds_v1s_waveform_of_each_mel_and_resumes(tmp_path, tiny_hifigan):
     codec = codec_folder(tmp_path / "codec")
     args = ["--manifest", str(write_manifest(tmp_path)), "--out", str(tmp_path / "cache"), "--codec-from", str(codec),
             "--quiet"]
@@ -76,7 +61,7 @@ def test_teacher_cache_holds_v1s_waveform_of_each_mel_and_resumes(tmp_path, tiny
     assert teacher.main(args[:4] + ["--hours", "-1", "--quiet"]) == 2
 
 
-def test_student_learns_the_teacher_and_ships_inside_a_model_folder(tmp_path, tiny_teacher):
+def test_student_learns_the_teacher_and_ships_inside_a_model_folder(tmp_path, tiny_hifigan):
     cache = tmp_path / "cache"
     assert teacher.main(["--manifest", str(write_manifest(tmp_path)), "--out", str(cache), "--quiet"]) == 0
     config = tmp_path / "distill.json"
