@@ -108,6 +108,11 @@ def test_a_model_folder_s_sampling_settings_go_over_the_named_presets_only(tmp_p
         assert preset.t2s_temperature == 0.5 and preset.t2s_steps == load_preset(name).t2s_steps
         assert preset.s2a_temperature == load_preset(name).s2a_temperature
     assert load_preset("default").t2s_temperature == 0.9  # the shared named preset is not changed
+    # A cap on T2S's steps cuts the presets that ask more, and only those.
+    write_model_folder(folder, {}, lambda cfg: setattr(cfg, "sampling", SamplingDefaults(t2s_steps_max=12)))
+    steps = {name: Synthesizer.from_pretrained(folder, preset=name, device="cpu").preset.t2s_steps
+             for name in ("fast", "default", "high")}
+    assert steps == {"fast": 8, "default": 12, "high": 12} and load_preset("high").t2s_steps == 50
     file = tmp_path / "mine.yaml"
     file.write_text("t2s_steps: 4\n")
     assert Synthesizer.from_pretrained(folder, preset=str(file), device="cpu").preset.t2s_temperature == 0.9
