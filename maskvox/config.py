@@ -101,7 +101,7 @@ class AcousticDecoderConfig:
     # of the pretrained HiFi-GAN universal generator, which makes the waveform (the demo's
     # route, codecs/mel_decoder.py); mel_refine_layers ConvNeXt blocks run at the mel rate.
     vocoder: str = "vocos"
-    # With "hifigan": a HiFi-GAN generator folder (config.json, model.safetensors) inside the
+    # With "hifigan": a HiFi-GAN generator folder (config.json, generator.safetensors) inside the
     # model folder, such as a smaller one distilled from the universal V1 (recipes/vocoder);
     # empty: the installed universal V1.
     vocoder_folder: str = ""
@@ -203,9 +203,9 @@ class AlignerConfig:
 
 @dataclass
 class SamplingDefaults:
-    """Sampling settings (temperature, guidance, a cap on T2S steps) a model folder asks for, put over every named
-    preset's (maskvox's own; the official model has none and samples with the reference's
-    values). Why: a model trained for a few CPU-hours can be understood better sampled otherwise
+    """Sampling settings (temperature, guidance, a cap on T2S steps) a model folder asks for,
+    put over every named preset's (maskvox's own; the official model has none and samples with
+    the reference's values). Why: a model trained for a few CPU-hours can be understood better sampled otherwise
     (the demo's T2S: recipes/demo/RESULTS.md). A preset file is taken as it is."""
 
     t2s_temperature: float | None = None

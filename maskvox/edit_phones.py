@@ -75,17 +75,18 @@ def spread_region(new_ids: Sequence[int], low: int, high: int, frames: int, mean
 
 
 def edit_plans(synth, text: str, language: str, features: torch.Tensor, windows) -> list[torch.Tensor | None]:
-    """Each window's frame owners for a T2S with alignment help, or None (no help: the model
-    has none, the edit spans several windows, or the transcript aligns badly)."""
+    """Each window's frame owners for a T2S or S2A with alignment help, or None (no help: the
+    model has none, the edit spans several windows, or the transcript aligns badly)."""
     from .edit import MIN_ALIGNMENT_CONFIDENCE
 
     none = [None] * len(windows)
-    if not synth.aligned_phones or synth.aligner is None or len(windows) != 1 or windows[0].start != 0:
+    helped = synth.t2s if synth.aligned_phones else synth.s2a_full if synth.s2a_aligned_phones else None
+    if helped is None or synth.aligner is None or len(windows) != 1 or windows[0].start != 0:
         return none
     old_ids = synth.phones(text, language, "transcript")
     aligned = synth.aligner.frame_owners(features, old_ids)
     if aligned is None or aligned[1] < MIN_ALIGNMENT_CONFIDENCE:
         return none
     new_ids = synth.phones(windows[0].text, language, "new text")
-    owners = window_owners(windows[0], old_ids, new_ids, aligned[0], synth.t2s.frame_phones.mean_frames.cpu())
+    owners = window_owners(windows[0], old_ids, new_ids, aligned[0], helped.frame_phones.mean_frames.cpu())
     return [owners.to(synth.device)]

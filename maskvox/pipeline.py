@@ -305,7 +305,9 @@ class Synthesizer:
                                          preset.sampler("t2s", mode.name), generators, known, known_semantic,
                                          plans)
         said = None
-        if prompt_owners is not None and self.s2a_aligned_phones:
+        if frame_owners is not None and self.s2a_aligned_phones:
+            said = (phones, frame_owners)
+        elif prompt_owners is not None and self.s2a_aligned_phones:
             said = (phones, plans if plans is not None else prompt_owners)
         codes = self.generate_acoustic(semantic, prompt_semantic, prompt_acoustic, generators, known, known_codes,
                                        spent, said)
