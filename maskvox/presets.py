@@ -64,8 +64,9 @@ def load_preset(name_or_path: str | InferencePreset, model_sampling: SamplingDef
     if isinstance(name_or_path, InferencePreset):
         return name_or_path
     if name_or_path in PRESETS:
-        changes = model_sampling.changes(PRESETS[name_or_path].t2s_steps) if model_sampling is not None else {}
-        return replace(PRESETS[name_or_path], **changes) if changes else PRESETS[name_or_path]
+        preset = PRESETS[name_or_path]
+        changes = model_sampling.changes(name_or_path, preset.t2s_steps) if model_sampling is not None else {}
+        return replace(preset, **changes) if changes else preset
     if Path(name_or_path).suffix in (".yaml", ".yml", ".json"):
         return load_config(name_or_path, InferencePreset)
     raise ConfigError(f"unknown preset '{name_or_path}' (known: {', '.join(PRESETS)}, or a .yaml/.json file)")

@@ -97,7 +97,7 @@ def test_the_soft_term_changes_the_loss_but_not_the_accuracy(tmp_path):
 
 def test_a_model_folder_s_sampling_settings_go_over_the_named_presets_only(tmp_path):
     from maskvox.checkpoint import load_model_config, write_model_folder
-    from maskvox.config import SamplingDefaults
+    from maskvox.config import SamplingChanges, SamplingDefaults
 
     folder = tiny_full_model_folder(tmp_path / "model", s2a_layers=4, s2a_target="latent")
     assert Synthesizer.from_pretrained(folder, device="cpu").preset == load_preset("default")  # none: as they are
@@ -113,6 +113,13 @@ def test_a_model_folder_s_sampling_settings_go_over_the_named_presets_only(tmp_p
     steps = {name: Synthesizer.from_pretrained(folder, preset=name, device="cpu").preset.t2s_steps
              for name in ("fast", "default", "high")}
     assert steps == {"fast": 8, "default": 12, "high": 12} and load_preset("high").t2s_steps == 50
+    # Settings for `fast` alone go over the model's others there, and nowhere else.
+    own = SamplingDefaults(t2s_temperature=0.5, t2s_cfg=1.5, fast=SamplingChanges(t2s_cfg=0.0))
+    write_model_folder(folder, {}, lambda cfg: setattr(cfg, "sampling", own))
+    assert load_model_config(folder).sampling == own
+    presets = {name: Synthesizer.from_pretrained(folder, preset=name, device="cpu").preset for name in ("fast", "default")}
+    assert (presets["fast"].t2s_cfg, presets["default"].t2s_cfg) == (0.0, 1.5)
+    assert presets["fast"].t2s_temperature == presets["default"].t2s_temperature == 0.5
     file = tmp_path / "mine.yaml"
     file.write_text("t2s_steps: 4\n")
     assert Synthesizer.from_pretrained(folder, preset=str(file), device="cpu").preset.t2s_temperature == 0.9
