@@ -73,7 +73,8 @@ if stage 1b; then say "1b: a smaller vocoder distilled from HiFi-GAN V1"
     --hours "${VOCODER_HOURS:-0.5}" --codec-from "$(milestone acoustic_codec)"
   $python -m recipes.vocoder.teacher --manifest "$corpus/heldout.jsonl" --out data/vocoder_teacher/heldout \
     --hours 0.1 --codec-from "$(milestone acoustic_codec)"
-  $python -m recipes.vocoder.distill --config recipes/vocoder/configs/demo_v2.yaml
+  $python -m recipes.vocoder.distill --config recipes/vocoder/configs/demo_v2.yaml \
+    --set init_from="$(milestone vocoder_v2)"
 fi
 if stage 2; then say "2: duration"
   for split in train heldout; do
