@@ -380,7 +380,8 @@ def save_config(cfg, path: str | Path) -> None:
 
 
 def apply_overrides(cfg, overrides: list[str]):
-    """Return a copy of `cfg` with `dotted.key=value` overrides applied (values parsed as YAML)."""
+    """Return a copy of `cfg` with `dotted.key=value` overrides applied (values parsed as YAML;
+    `key=` with nothing after it is the empty string, as a shell's `key="$(...)"` gives it)."""
     data = to_dict(cfg)
     for item in overrides:
         key, sep, raw = item.partition("=")
@@ -394,7 +395,7 @@ def apply_overrides(cfg, overrides: list[str]):
             node = node[part]
         if parts[-1] not in node:
             raise ConfigError(f"override '{item}': unknown config key '{key}'")
-        node[parts[-1]] = yaml.safe_load(raw)
+        node[parts[-1]] = yaml.safe_load(raw) if raw.strip() else ""
     return from_dict(type(cfg), data)
 
 

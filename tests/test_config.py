@@ -54,6 +54,9 @@ def test_plain_yaml_and_overrides(tmp_path):
     cfg = apply_overrides(cfg, ["decoder.vocos_dim=96", "encoder.up_ratios=[2, 4, 5, 12]"])
     assert cfg.decoder.vocos_dim == 96 and cfg.encoder.up_ratios == (2, 4, 5, 12)
     assert to_dict(cfg)["encoder"]["up_ratios"] == [2, 4, 5, 12]
+    # `key=` (a shell's `key="$(command)"` when the command prints nothing) is the empty string.
+    assert apply_overrides(cfg, ["decoder.vocoder_folder=vocoder"]).decoder.vocoder_folder == "vocoder"
+    assert apply_overrides(cfg, ["decoder.vocoder_folder="]).decoder.vocoder_folder == ""
 
 
 @pytest.mark.parametrize(
