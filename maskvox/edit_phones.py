@@ -50,18 +50,18 @@ def window_owners(window, old_ids: Sequence[int], new_ids: Sequence[int], old_ow
         said = owners[owners >= 0]
         return int(said[0]) if said.size else default
 
-    pieces: list[np.ndarray] = []
-    cursor = window.start
-    for index, region in enumerate(window.regions):
-        pieces.append(kept(cursor, region.start))
-        before = np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.int64)
-        said_before = before[before >= 0]
-        low = int(said_before[-1]) + 1 if said_before.size else 0
-        following = window.regions[index + 1].start if index + 1 < len(window.regions) else window.end
-        high = first_said(kept(region.end, following), len(new_ids))
-        pieces.append(spread_region(new_ids, low, high, region.frames, mean_frames))
-        cursor = region.end
-    pieces.append(kept(cursor, window.end))
+    def last_said(owners: np.ndarray, default: int) -> int:
+        said = owners[owners >= 0]
+        return int(said[-1]) if said.size else default
+
+    # The kept runs around the regions: before the first, between each two, after the last.
+    bounds = [window.start, *(edge for region in window.regions for edge in (region.start, region.end)), window.end]
+    runs = [kept(start, stop) for start, stop in zip(bounds[::2], bounds[1::2])]
+    pieces, said = [runs[0]], last_said(runs[0], -1)  # the last new phone said so far
+    for region, after in zip(window.regions, runs[1:]):
+        spread = spread_region(new_ids, said + 1, first_said(after, len(new_ids)), region.frames, mean_frames)
+        pieces += [spread, after]
+        said = last_said(after, last_said(spread, said))
     return torch.from_numpy(np.concatenate(pieces))
 
 

@@ -190,6 +190,7 @@ def measure_quality(args, generator) -> dict:
 
     from maskvox.audio import ACOUSTIC_RATE, load_audio, resample
     from maskvox.codecs.hifigan import HifiganMel
+    from maskvox.codecs.hifigan_data import load_hifigan
     from maskvox.codecs.pretrained import load_acoustic_codec
     from maskvox.evaluation.speaker import cosine_similarity, get_speaker_backend
     from maskvox.evaluation.wer import CorpusWer, normalize_for_wer, word_errors
@@ -224,8 +225,6 @@ def measure_quality(args, generator) -> dict:
               "hifigan_v1_universal_bf16": vocoder(bf16_copy(generator), torch.bfloat16),
               "demo_codec_roundtrip": demo_codec}
     if args.student is not None:
-        from maskvox.codecs.hifigan_data import load_hifigan
-
         routes[f"student_{args.student.name}"] = vocoder(load_hifigan(args.student), torch.float32)
     clips = []
     for path in sorted(args.clips.glob("*.wav")):

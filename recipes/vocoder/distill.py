@@ -154,7 +154,7 @@ def heldout_figures(student: HifiganGenerator, loss: DistillLoss, heldout) -> di
     was_training = student.training
     student.eval()
     figures = {f"heldout/{name}": float(value)
-               for name, value in loss(student(mels.to(wavs.device))[:, 0], wavs).items()}
+               for name, value in loss(student(mels)[:, 0], wavs).items()}
     student.train(was_training)
     return figures
 
