@@ -157,13 +157,7 @@ class HifiganGenerator(nn.Module):
         self.blocks_per_stage = len(cfg.resblock_kernel_sizes)
 
     def forward(self, mel: torch.Tensor) -> torch.Tensor:
-        return self.stage_outputs(mel)[1]
-
-    def stage_outputs(self, mel: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
-        """Each upsampling stage's output, (B, C / 2^(s+1), T * rate_0 * ... * rate_s), and the
-        waveform (B, 1, T * hop_size): the features a distilled student is told (recipes/vocoder)."""
         x = self.conv_pre(mel)
-        stages = []
         for stage, up in enumerate(self.ups):
             x = up(F.leaky_relu(x, LRELU_SLOPE))
             first = stage * self.blocks_per_stage
@@ -172,8 +166,7 @@ class HifiganGenerator(nn.Module):
             for index in range(first + 1, first + self.blocks_per_stage):
                 total = total + self.resblocks[index](x)
             x = total / self.blocks_per_stage
-            stages.append(x)
-        return stages, torch.tanh(self.conv_post(F.leaky_relu(x)))
+        return torch.tanh(self.conv_post(F.leaky_relu(x)))
 
 
 def fold_weight_norm(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:

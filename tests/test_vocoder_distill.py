@@ -80,6 +80,7 @@ def test_student_learns_the_teacher_and_ships_inside_a_model_folder(tmp_path, ti
     heldout = [(r["step"], r["heldout/total"]) for r in log if "heldout/total" in r]
     assert [step for step, _ in heldout][0] == 0 and heldout[-1][0] == 40
     assert heldout[-1][1] < 0.8 * heldout[0][1], heldout  # the student moves towards the teacher
+    assert all(-1 <= r["heldout/correlation"] <= 1 for r in log if "heldout/total" in r)
 
     # A model folder that ships the student decodes through it, not through the installed V1:
     # the campaign's evaluation puts it in a copy of the model (`--take vocoder=EXPORT`).
@@ -105,33 +106,3 @@ def test_distill_refuses_crops_without_room_beside_their_margins(tmp_path, capsy
             "--set", "data.margin_frames=4", "--set", f"run.exp_dir={tmp_path / 'exp'}"]
     assert distill.main(args) == 2
     assert "data.segment_frames must lie in 16..400" in capsys.readouterr().err
-
-
-@pytest.mark.slow
-def test_hints_tell_the_student_each_stage_of_the_live_teacher(tmp_path, tiny_hifigan):
-    cache = tmp_path / "cache"
-    assert teacher.main(["--manifest", str(write_manifest(tmp_path)), "--out", str(cache), "--quiet"]) == 0
-    config = tmp_path / "distill.json"
-    config.write_text(json.dumps({
-        "student": STUDENT,
-        "data": {"train_cache": str(cache), "heldout_cache": str(cache), "heldout_items": 4, "segment_frames": 16,
-                 "margin_frames": 2, "batch_size": 2, "codec_share": 0.0},
-        "loss": {"hint_weight": 1.0, "hint_items": 1},
-        "optim": {"lr": 0.003},
-        "run": {"exp_dir": str(tmp_path / "exp"), "max_steps": 40, "log_every": 10, "save_every": 20,
-                "mixed_precision": "no"},
-    }))
-    assert distill.main(["--config", str(config), "--quiet"]) == 0
-    log = [json.loads(line) for line in (tmp_path / "exp/log.jsonl").read_text().splitlines()]
-    hints = [r["student/hint"] for r in log if "student/hint" in r]
-    assert len(hints) == 4 and hints[-1] < 0.8 * hints[0], hints  # the stages move towards the teacher's
-    assert all(-1 <= r["heldout/correlation"] <= 1 for r in log if "heldout/total" in r)
-    # The export is the generator alone: the projections stay in the checkpoints.
-    exported = load_hifigan(tmp_path / "exp/export")
-    assert exported.cfg.upsample_initial_channel == 16
-    mel = torch.randn(1, 80, 12)
-    stages, wav = exported.stage_outputs(mel)
-    assert [s.shape[1] for s in stages] == [8, 4, 2, 1] and torch.equal(wav, exported(mel))
-
-    config.write_text(config.read_text().replace('"hint_items": 1', '"hint_items": 3'))
-    assert distill.main(["--config", str(config), "--quiet"]) == 2  # more than a batch holds

@@ -11,18 +11,10 @@ phase is a target) plus DAC's multi-scale mel L1. No discriminator: the teacher,
 recording, is the target. The samples of `margin_frames` at each end of a crop are left out of
 the loss, since the teacher saw the whole utterance there and the student only the crop.
 
-The samples' L1 alone does not teach the phase: from a random start the student's phase is its
-own (sample correlation with the teacher 0.02 after 5000 steps), and the L1 of two unrelated
-waveforms only pulls the student's towards silence. `loss.hint_weight` > 0 tells the student
-more: each upsampling stage's output, projected to the teacher's channels by a learned 1x1
-convolution, regresses the teacher's output of the same stage (FitNets' hints; the student
-has V1's layout at a quarter of its channels, so every stage has a counterpart). The teacher
-then runs live on `loss.hint_items` crops of each batch (its features are too large to cache).
-
 Held-out figures (the same losses on fixed crops of `data.heldout_cache`, and the correlation
-of the student's samples with the teacher's) are logged at every save. Each save exports the
-student (EMA weights if enabled) to `export_dir`: the folder a model's
-`acoustic_codec.decoder.vocoder_folder` names (config.json, generator.safetensors).
+of the student's samples with the teacher's: how much of V1's phase it has) are logged at every
+save. Each save exports the student (EMA weights if enabled) to `export_dir`: the folder a
+model's `acoustic_codec.decoder.vocoder_folder` names (config.json, generator.safetensors).
 """
 
 from __future__ import annotations
@@ -38,8 +30,7 @@ import torch.nn.functional as F
 from maskvox.checkpoint import load_module, save_module
 from maskvox.codecs.gan import MelLossConfig, MultiScaleMelLoss
 from maskvox.codecs.hifigan import HifiganConfig, HifiganGenerator
-from maskvox.codecs.hifigan_data import CONFIG_NAME, WEIGHTS_NAME, load_hifigan
-from maskvox.codecs.mel_decoder import HifiganVocoder
+from maskvox.codecs.hifigan_data import CONFIG_NAME, WEIGHTS_NAME
 from maskvox.errors import UserError
 from maskvox.fileio import write_json
 
@@ -65,8 +56,6 @@ class DistillLossConfig:
     mel: MelLossConfig = field(default_factory=MelLossConfig)
     mel_weight: float = 15.0
     wave_weight: float = 45.0
-    hint_weight: float = 0.0  # > 0: each stage's output regresses the teacher's (run live)
-    hint_items: int = 4  # crops of each batch the teacher runs on (it costs ~14x the student)
 
 
 @dataclass
@@ -86,7 +75,6 @@ class DistillConfig:
     run: RunConfig = field(default_factory=RunConfig)
     export_dir: str = ""  # empty: <exp_dir>/export
     init_from: str = ""  # an exported student that starts a run with no checkpoint yet
-    teacher: str = ""  # the teacher's folder for hints ("": the converted universal V1)
 
 
 class TeacherCrops(torch.utils.data.Dataset):
@@ -141,31 +129,6 @@ class DistillLoss(torch.nn.Module):
         return {"wave": wave, "mel": mel, "total": self.cfg.wave_weight * wave + self.cfg.mel_weight * mel}
 
 
-class StageHints(torch.nn.Module):
-    """The student's stage outputs, projected to the teacher's channels, against the teacher's:
-    the mean over stages of L1 / the teacher's mean magnitude (each stage counts alike), over
-    each crop but its margins."""
-
-    def __init__(self, student: HifiganConfig, teacher: HifiganConfig, margin_frames: int):
-        super().__init__()
-        if student.upsample_rates != teacher.upsample_rates:
-            raise UserError("loss.hint_weight needs a student with the teacher's upsample_rates "
-                            f"({list(teacher.upsample_rates)}), got {list(student.upsample_rates)}")
-        widths = [(student.upsample_initial_channel >> (s + 1), teacher.upsample_initial_channel >> (s + 1))
-                  for s in range(len(student.upsample_rates))]
-        self.projections = torch.nn.ModuleList(torch.nn.Conv1d(mine, theirs, 1) for mine, theirs in widths)
-        self.margins = [margin_frames * int(np.prod(student.upsample_rates[: s + 1]))
-                        for s in range(len(widths))]
-
-    def forward(self, student: list[torch.Tensor], teacher: list[torch.Tensor]) -> torch.Tensor:
-        total = 0.0
-        for projection, margin, mine, theirs in zip(self.projections, self.margins, student, teacher):
-            kept = slice(margin, theirs.shape[-1] - margin)
-            theirs = theirs[..., kept].float()
-            total = total + F.l1_loss(projection(mine)[..., kept], theirs) / theirs.abs().mean().clamp(min=1e-5)
-        return total / len(self.projections)
-
-
 def check_config(cfg: DistillConfig) -> None:
     data = cfg.data
     if data.segment_frames < 2 * data.margin_frames + 8 or data.segment_frames > 400:
@@ -177,10 +140,6 @@ def check_config(cfg: DistillConfig) -> None:
         raise UserError(f"data.heldout_items must lie in 1..4096, got {data.heldout_items}")
     if not 1 <= cfg.student.upsample_initial_channel <= 1024:
         raise UserError(f"student.upsample_initial_channel must lie in 1..1024, got {cfg.student.upsample_initial_channel}")
-    if cfg.loss.hint_weight < 0:
-        raise UserError(f"loss.hint_weight must be >= 0, got {cfg.loss.hint_weight}")
-    if cfg.loss.hint_weight > 0 and not 1 <= cfg.loss.hint_items <= data.batch_size:
-        raise UserError(f"loss.hint_items must lie in 1..{data.batch_size} (data.batch_size), got {cfg.loss.hint_items}")
 
 
 def fixed_crops(folder: str, cfg: DistillDataConfig, hop: int, count: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -203,13 +162,6 @@ def heldout_figures(student: HifiganGenerator, loss: DistillLoss, heldout) -> di
     return figures
 
 
-@torch.no_grad()
-def teacher_stages(teacher: HifiganGenerator, mel: torch.Tensor) -> list[torch.Tensor]:
-    """The teacher's stage outputs (in bf16 where the CPU has it, as the demo runs V1)."""
-    with torch.autocast(mel.device.type, dtype=torch.bfloat16, enabled=HifiganVocoder.uses_bf16(mel.device)):
-        return teacher.stage_outputs(mel)[0]
-
-
 def train(cfg: DistillConfig) -> TrainingRun:
     check_config(cfg)
     run = TrainingRun(cfg.run, full_config=cfg)
@@ -221,16 +173,9 @@ def train(cfg: DistillConfig) -> TrainingRun:
     if cfg.init_from and not run.checkpoints():
         load_module(student, Path(cfg.init_from) / WEIGHTS_NAME)
     loss = DistillLoss(cfg.loss, cfg.student.sampling_rate, cfg.data.margin_frames * hop).to(run.device)
-    teacher, hints, trained = None, None, list(student.parameters())
-    if cfg.loss.hint_weight > 0:
-        teacher = load_hifigan(Path(cfg.teacher) if cfg.teacher else None, str(run.device)).requires_grad_(False)
-        hints = StageHints(cfg.student, teacher.cfg, cfg.data.margin_frames)
-        trained += list(hints.parameters())
-    optimizer = torch.optim.AdamW(trained, lr=cfg.optim.lr, betas=tuple(cfg.optim.betas))
+    optimizer = torch.optim.AdamW(student.parameters(), lr=cfg.optim.lr, betas=tuple(cfg.optim.betas))
     scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, cfg.optim.lr_decay)
     student, optimizer, loader, scheduler = run.prepare(student, optimizer, loader, scheduler)
-    if hints is not None:
-        hints = run.prepare(hints)
     run.track_ema(student)
     run.resume()
     heldout = None
@@ -253,17 +198,10 @@ def train(cfg: DistillConfig) -> TrainingRun:
     batches = forever(loader)
     student.train()
     for _ in run.steps():
-        mel, target = next(batches)
+        mel, teacher = next(batches)
         with run.accelerator.autocast():
-            if hints is None:
-                losses = loss(student(mel)[:, 0], target)
-            else:
-                stages, written = run.accelerator.unwrap_model(student).stage_outputs(mel)
-                losses = loss(written[:, 0], target)
-                told = teacher_stages(teacher, mel[: cfg.loss.hint_items])
-                losses["hint"] = hints([stage[: cfg.loss.hint_items] for stage in stages], told)
-                losses["total"] = losses["total"] + cfg.loss.hint_weight * losses["hint"]
-        grad_norm = run.backward(losses["total"], optimizer, trained, cfg.optim.grad_clip)
+            losses = loss(student(mel)[:, 0], teacher)
+        grad_norm = run.backward(losses["total"], optimizer, student.parameters(), cfg.optim.grad_clip)
         scheduler.step()
         run.update_ema(student)
         run.log(**{f"student/{name}": value for name, value in losses.items()}, **{"student/grad_norm": grad_norm})
