@@ -203,14 +203,15 @@ class AlignerConfig:
 
 @dataclass
 class SamplingChanges:
-    """Temperatures and guidance put over a preset's (None: the preset's own)."""
+    """Temperatures, guidance and T2S drafts put over a preset's (None: the preset's own)."""
 
     t2s_temperature: float | None = None
     s2a_temperature: float | None = None
     t2s_cfg: float | None = None  # classifier-free guidance scale
     s2a_cfg: float | None = None
+    t2s_candidates: int | None = None  # T2S drafts, the aligner's best kept (maskvox.candidates)
 
-    def given(self) -> dict[str, float]:
+    def given(self) -> dict[str, float | int]:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(SamplingChanges)
                 if getattr(self, f.name) is not None}
 
@@ -228,12 +229,15 @@ class SamplingDefaults(SamplingChanges):
     # Put over the `fast` preset alone, after the settings above (the demo's fast T2S is as well
     # understood without guidance, which saves a quarter of its time).
     fast: SamplingChanges | None = None
+    # Put over the `high` preset alone (the demo's: four T2S drafts, the aligner's best kept).
+    high: SamplingChanges | None = None
 
-    def changes(self, preset: str, t2s_steps: int) -> dict[str, float]:
+    def changes(self, preset: str, t2s_steps: int) -> dict[str, float | int]:
         """What this puts over the named preset `preset`, whose T2S takes `t2s_steps` steps."""
         changes = self.given()
-        if preset == "fast" and self.fast is not None:
-            changes.update(self.fast.given())
+        own = {"fast": self.fast, "high": self.high}.get(preset)
+        if own is not None:
+            changes.update(own.given())
         if self.t2s_steps_max is not None and t2s_steps > self.t2s_steps_max:
             changes["t2s_steps"] = self.t2s_steps_max
         return changes

@@ -149,6 +149,11 @@ def check_preset_values(preset) -> None:
                                    for n in steps):
         raise ConfigError(f"preset: every step count must be a whole number from 1 to {MAX_STEPS}, got "
                           f"t2s_steps {preset.t2s_steps} and s2a_steps {list(preset.s2a_steps)}")
+    from .candidates import MAX_CANDIDATES
+
+    drafts = preset.t2s_candidates
+    if isinstance(drafts, bool) or not isinstance(drafts, int) or not 1 <= drafts <= MAX_CANDIDATES:
+        raise ConfigError(f"preset: t2s_candidates must be a whole number from 1 to {MAX_CANDIDATES}, got {drafts}")
     for name, (low, high) in PRESET_RANGES.items():
         try:
             check_range(getattr(preset, name), low, high, f"preset: {name}")

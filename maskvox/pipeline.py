@@ -150,6 +150,7 @@ class Synthesizer:
         import torch
 
         from .aligner import Aligner
+        from .candidates import check_candidates_supported
         from .checkpoint import default_model_location, load_model_config, official_file
         from .codecs.pretrained import load_semantic_codec, load_semantic_features
         from .duration.predictor import DurationPredictor
@@ -166,6 +167,8 @@ class Synthesizer:
         cfg = load_model_config(location)
         preset = load_preset(preset_name, cfg.sampling)  # the model's own sampling settings over a named preset
         preset.check_layers(cfg.s2a_full.num_quantizer)
+        if preset.t2s_candidates > 1 and (cfg.aligner is None or cfg.semantic_codec.kind != "kmeans"):
+            check_candidates_supported(None, None)  # its one clear line, before the slow loading
         check_latent_width(cfg)
         loaders = {
             "semantic_features": lambda: load_semantic_features(cfg.semantic_features, location, device),
@@ -301,9 +304,16 @@ class Synthesizer:
                 plans = frame_owners
             elif prompt_owners is not None and self.aligned_phones:
                 plans = frame_plans(self.t2s.frame_phones, phones, prompt_owners, prompt_semantic, frames)
-            semantic = self.t2s.generate(phones, prompt_semantic, frames, preset.t2s_steps,
-                                         preset.sampler("t2s", mode.name), generators, known, known_semantic,
-                                         plans)
+            # Drafts for clones (prompt phones known), not edits (known frames) or reference sampling.
+            cloning = prompt_owners is not None and known is None and generators is not None
+            drafts = preset.t2s_candidates if cloning else 1
+            if drafts > 1:
+                semantic = self._best_of_drafts(drafts, phones, prompt_semantic, frames, generators, plans,
+                                                [count for count, _ in prompt_owners])
+            else:
+                semantic = self.t2s.generate(phones, prompt_semantic, frames, preset.t2s_steps,
+                                             preset.sampler("t2s", mode.name), generators, known, known_semantic,
+                                             plans)
         said = None
         if frame_owners is not None and self.s2a_aligned_phones:
             said = (phones, frame_owners)
@@ -312,6 +322,22 @@ class Synthesizer:
         codes = self.generate_acoustic(semantic, prompt_semantic, prompt_acoustic, generators, known, known_codes,
                                        spent, said)
         return semantic, codes
+
+    def _best_of_drafts(self, drafts: int, phones, prompt_semantic, frames, generators, plans, prompt_phones):
+        """T2S's `drafts` samples of each item in one batch; each item's best (maskvox.candidates).
+        `prompt_phones`: how many of each item's phones are its prompt's."""
+        from .candidates import best_drafts, check_candidates_supported, draft_generators
+
+        codec = self.tokenizer.semantic_codec
+        check_candidates_supported(self.aligner, codec)
+
+        def repeat(values):
+            return None if values is None else [value for value in values for _ in range(drafts)]
+        semantic = self.t2s.generate(repeat(phones), repeat(prompt_semantic), repeat(frames), self.preset.t2s_steps,
+                                     self.preset.sampler("t2s", self.mode.name), draft_generators(generators, drafts),
+                                     None, None, repeat(plans))
+        targets = [item[count:].tolist() for item, count in zip(phones, prompt_phones)]
+        return best_drafts(semantic, drafts, self.aligner, codec, targets)
 
     def generate_acoustic(self, semantic: list[torch.Tensor], prompt_semantic: list[torch.Tensor],
                           prompt_acoustic: list[torch.Tensor], generators=None, known: torch.Tensor | None = None,

@@ -26,6 +26,8 @@ class InferencePreset:
     t2s_temperature: float = 0.9
     s2a_temperature: float = 1.5
     top_k_ratio: float = 0.98
+    # T2S drafts per item, the one the aligner reads best kept (maskvox.candidates; 1: none).
+    t2s_candidates: int = 1
 
     def __post_init__(self):
         check_preset_values(self)  # steps and ranges bounded (maskvox.limits)

@@ -120,6 +120,10 @@ def test_a_model_folder_s_sampling_settings_go_over_the_named_presets_only(tmp_p
     presets = {name: Synthesizer.from_pretrained(folder, preset=name, device="cpu").preset for name in ("fast", "default")}
     assert (presets["fast"].t2s_cfg, presets["default"].t2s_cfg) == (0.0, 1.5)
     assert presets["fast"].t2s_temperature == presets["default"].t2s_temperature == 0.5
+    # Drafts for `high` alone.
+    own = SamplingDefaults(t2s_steps_max=12, high=SamplingChanges(t2s_candidates=4))
+    assert own.changes("high", 50) == {"t2s_steps": 12, "t2s_candidates": 4} and own.changes("default", 25) == {
+        "t2s_steps": 12}
     file = tmp_path / "mine.yaml"
     file.write_text("t2s_steps: 4\n")
     assert Synthesizer.from_pretrained(folder, preset=str(file), device="cpu").preset.t2s_temperature == 0.9

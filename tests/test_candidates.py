@@ -1,0 +1,124 @@
+"""T2S best of N (maskvox/candidates.py, `InferencePreset.t2s_candidates`): the aligner's score
+of a draft, the draft kept, draft 0 being the plain clone, and models that cannot do it."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from factories import EXAMPLE_PROMPT, EXAMPLE_PROMPT_TEXT, TINY_SSL_HIDDEN, tiny_full_model_folder
+from maskvox import candidates
+from maskvox.aligner import PhoneCTCHead
+from maskvox.checkpoint import write_model_folder
+from maskvox.codecs.kmeans import KMeansCodec
+from maskvox.config import AlignerConfig, SemanticCodecConfig, T2SConfig
+from maskvox.errors import ConfigError, UserError
+from maskvox.pipeline import CloneRequest, Synthesizer
+from maskvox.presets import InferencePreset
+from maskvox.t2s.model import T2SModel
+
+PRESET = InferencePreset(t2s_steps=2, s2a_steps=(2,) + (1,) * 11, t2s_cfg=0.0, s2a_cfg=0.0)
+
+
+class ReadsPhones:
+    """An aligner whose frames say phone 5 for ids < 10 and phone 6 otherwise."""
+
+    blank = 0
+
+    def log_probs(self, features: torch.Tensor) -> np.ndarray:
+        says_six = features[:, 0].numpy() >= 10
+        probs = np.full((len(features), 8), 0.01)
+        probs[~says_six, 5], probs[says_six, 6] = 0.93, 0.93
+        return np.log(probs / probs.sum(1, keepdims=True))
+
+
+class IdsAsFeatures:
+    def decode_ids(self, ids: torch.Tensor) -> torch.Tensor:
+        return ids[..., None].float()
+
+
+def test_a_draft_that_says_the_phones_in_order_scores_higher():
+    aligner, codec = ReadsPhones(), IdsAsFeatures()
+    in_order = torch.tensor([1, 1, 1, 20, 20, 20])  # phone 5, then phone 6
+    reversed_ = torch.tensor([20, 20, 20, 1, 1, 1])
+    assert candidates.phone_score(aligner, codec, in_order, [5, 6]) > candidates.phone_score(aligner, codec,
+                                                                                              reversed_, [5, 6])
+    assert candidates.phone_score(aligner, codec, torch.tensor([1]), [5, 6]) == float("-inf")  # too short
+    kept = candidates.best_drafts([reversed_, in_order, reversed_, reversed_], 2, aligner, codec, [[5, 6], [6, 5]])
+    assert [k.tolist() for k in kept] == [in_order.tolist(), reversed_.tolist()]
+
+
+def test_draft_generators_keep_the_item_s_own_first_and_seed_the_rest_from_it():
+    items = [torch.Generator().manual_seed(7), torch.Generator().manual_seed(8)]
+    drafts = candidates.draft_generators(items, 3)
+    assert len(drafts) == 6 and drafts[0] is items[0] and drafts[3] is items[1]
+    again = candidates.draft_generators([torch.Generator().manual_seed(7)], 3)
+    assert [g.initial_seed() for g in again] == [g.initial_seed() for g in drafts[:3]]
+    assert len({g.initial_seed() for g in drafts}) == 6
+
+
+@pytest.fixture(scope="module")
+def kmeans_model(tmp_path_factory):
+    """A tiny full model with a k-means semantic codec, a T2S told frame phones and an aligner."""
+    folder = tiny_full_model_folder(tmp_path_factory.mktemp("drafts") / "model", s2a_layers=4)
+    torch.manual_seed(0)
+    codec_cfg = SemanticCodecConfig(hidden_size=TINY_SSL_HIDDEN, kind="kmeans")
+    codec = KMeansCodec(codec_cfg)
+    codec.centroids.normal_()
+    t2s_cfg = T2SConfig(hidden_size=64, num_layers=2, num_heads=4, aligned_phones=True)
+    aligner_cfg = AlignerConfig(feature_dim=TINY_SSL_HIDDEN, hidden_size=16, num_layers=1)
+
+    def update(cfg):
+        cfg.semantic_codec, cfg.t2s, cfg.aligner = codec_cfg, t2s_cfg, aligner_cfg
+
+    write_model_folder(folder, {"semantic_codec": codec, "t2s": T2SModel(t2s_cfg), "aligner": PhoneCTCHead(aligner_cfg)},
+                       update)
+    return folder
+
+
+def request(seed: int = 3) -> CloneRequest:
+    return CloneRequest(text="Hello there.", prompt=str(EXAMPLE_PROMPT),
+                        prompt_text=EXAMPLE_PROMPT_TEXT.read_text().strip(), duration=1.0, seed=seed)
+
+
+@pytest.mark.slow
+def test_the_kept_draft_goes_on_to_s2a_and_draft_0_is_the_plain_clone(kmeans_model, monkeypatch):
+    plain = Synthesizer.from_pretrained(kmeans_model, device="cpu", preset=PRESET).clone_batch([request()])[0]
+    synth = Synthesizer.from_pretrained(kmeans_model, device="cpu", preset=dataclasses.replace(PRESET, t2s_candidates=3))
+    batches, scored = [], []
+    generate, score = synth.t2s.generate, candidates.phone_score
+
+    def count_items(phones, *args):
+        batches.append(len(phones))
+        return generate(phones, *args)
+
+    def favour(draft):
+        def spy(aligner, codec, ids, phones):
+            scored.append(ids.clone())
+            assert score(aligner, codec, ids, phones) <= 0  # a log-likelihood per phone
+            return 1.0 if (len(scored) - 1) % 3 == draft else 0.0  # this draft of each item wins
+        return spy
+
+    monkeypatch.setattr(synth.t2s, "generate", count_items)
+    monkeypatch.setattr(candidates, "phone_score", favour(0))
+    first = synth.clone_batch([request()])[0]
+    assert batches == [3] and len(scored) == 3
+    assert np.array_equal(first.audio, plain.audio)  # draft 0 is the plain clone's T2S output
+    assert not all(torch.equal(scored[0], other) for other in scored[1:])  # the drafts differ
+
+    scored.clear()
+    monkeypatch.setattr(candidates, "phone_score", favour(2))
+    third = synth.clone_batch([request()])[0]
+    assert np.array_equal(third.semantic_ids[0], scored[2].numpy()) and not np.array_equal(third.audio, plain.audio)
+    scored.clear()
+    assert np.array_equal(synth.clone_batch([request()])[0].audio, third.audio)  # same seed, same clone
+
+
+def test_a_model_without_an_aligner_or_k_means_codes_refuses_drafts_before_loading(tmp_path):
+    folder = tiny_full_model_folder(tmp_path / "model", s2a_layers=4)
+    with pytest.raises(UserError, match="t2s_candidates > 1 needs a model with an aligner"):
+        Synthesizer.from_pretrained(folder, device="cpu", preset=dataclasses.replace(PRESET, t2s_candidates=2))
+    for bad in (0, 9, 2.5, True):
+        with pytest.raises(ConfigError, match="t2s_candidates must be a whole number from 1 to 8"):
+            InferencePreset(t2s_candidates=bad)
