@@ -34,7 +34,7 @@ PANELS = {
     "t2s": ["train/accuracy", "heldout/accuracy"],
     "s2a": ["train/accuracy", "heldout/accuracy", "heldout/accuracy_layer1"],
     "duration": ["train/loss"],
-    "vocoder": ["student/wave", "heldout/wave", "heldout/mel"],
+    "vocoder": ["student/wave", "heldout/wave", "heldout/mel", "heldout/correlation"],
 }
 
 

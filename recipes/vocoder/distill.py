@@ -6,10 +6,16 @@ fraction of the cost.
 V1 takes 0.3-0.5 s per second of audio on one CPU thread, most of a `fast` clone's time; V2's
 sizes (upsample_initial_channel 128, 0.93 M parameters) take about a fourteenth of that. The
 student reads the same mel as the teacher and regresses the teacher's waveform, cached by
-`recipes/vocoder/teacher.py`: L1 on the samples (the teacher is deterministic, so even its
-phase is a target) plus DAC's multi-scale mel L1. No discriminator: the teacher, not the
-recording, is the target. The samples of `margin_frames` at each end of a crop are left out of
-the loss, since the teacher saw the whole utterance there and the student only the crop.
+`recipes/vocoder/teacher.py`: DAC's multi-scale mel L1, and optionally L1 on the samples
+(`loss.wave_weight`: the teacher is deterministic, so even its phase is a target). No
+discriminator: the teacher, not the recording, is the target. The samples of `margin_frames`
+at each end of a crop are left out of the loss, since the teacher saw the whole utterance
+there and the student only the crop.
+
+The demo's run (`configs/demo_v2.yaml`) dropped the samples' L1 at step 5000: from a random
+start the student's phase is its own (sample correlation with V1 0.02 after 5000 steps), and
+the L1 of two unrelated waveforms only pulls the student towards silence. Without it the
+held-out mel error fell faster and the voice came closer (recipes/demo/RESULTS.md).
 
 Held-out figures (the same losses on fixed crops of `data.heldout_cache`, and the correlation
 of the student's samples with the teacher's: how much of V1's phase it has) are logged at every
@@ -55,7 +61,7 @@ class DistillDataConfig:
 class DistillLossConfig:
     mel: MelLossConfig = field(default_factory=MelLossConfig)
     mel_weight: float = 15.0
-    wave_weight: float = 45.0
+    wave_weight: float = 0.0  # the samples' L1 (45 at first in the demo's run; see the docstring)
 
 
 @dataclass
