@@ -20,7 +20,6 @@ import torch.nn.functional as F
 
 from .errors import UserError
 
-MAX_CANDIDATES = 8
 SEED_MIX = 1_000_003  # draft k of an item seeded (seed * SEED_MIX + k) mod 2^63
 
 
