@@ -23,8 +23,9 @@ from .errors import UserError
 SEED_MIX = 1_000_003  # draft k of an item seeded (seed * SEED_MIX + k) mod 2^63
 
 
-def check_candidates_supported(aligner, semantic_codec) -> None:
-    if aligner is None or not hasattr(semantic_codec, "decode_ids"):
+def check_candidates_supported(has_aligner: bool, has_centroids: bool) -> None:
+    """Drafts are scored by the model's aligner over its semantic codes' centroids."""
+    if not (has_aligner and has_centroids):
         raise UserError("t2s_candidates > 1 needs a model with an aligner and a k-means semantic codec "
                         "(the demo's); set t2s_candidates: 1 in the preset")
 

@@ -167,8 +167,8 @@ class Synthesizer:
         cfg = load_model_config(location)
         preset = load_preset(preset_name, cfg.sampling)  # the model's own sampling settings over a named preset
         preset.check_layers(cfg.s2a_full.num_quantizer)
-        if preset.t2s_candidates > 1 and (cfg.aligner is None or cfg.semantic_codec.kind != "kmeans"):
-            check_candidates_supported(None, None)  # its one clear line, before the slow loading
+        if preset.t2s_candidates > 1:  # before the slow loading
+            check_candidates_supported(cfg.aligner is not None, cfg.semantic_codec.kind == "kmeans")
         check_latent_width(cfg)
         loaders = {
             "semantic_features": lambda: load_semantic_features(cfg.semantic_features, location, device),
@@ -329,7 +329,7 @@ class Synthesizer:
         from .candidates import best_drafts, check_candidates_supported, draft_generators
 
         codec = self.tokenizer.semantic_codec
-        check_candidates_supported(self.aligner, codec)
+        check_candidates_supported(self.aligner is not None, hasattr(codec, "decode_ids"))
 
         def repeat(values):
             return None if values is None else [value for value in values for _ in range(drafts)]

@@ -128,9 +128,12 @@ class DistillLoss(torch.nn.Module):
         self.cfg, self.margin = cfg, margin_samples
         self.mel = MultiScaleMelLoss(sample_rate, cfg.mel)
 
+    def kept(self, wav: torch.Tensor) -> torch.Tensor:
+        """(B, N) -> (B, N - 2 * margin): the samples the losses see."""
+        return wav[..., self.margin: wav.shape[-1] - self.margin]
+
     def forward(self, student: torch.Tensor, teacher: torch.Tensor) -> dict[str, torch.Tensor]:
-        kept = slice(self.margin, student.shape[-1] - self.margin)
-        student, teacher = student[..., kept], teacher[..., kept]
+        student, teacher = self.kept(student), self.kept(teacher)
         wave, mel = F.l1_loss(student, teacher), self.mel(student, teacher)
         return {"wave": wave, "mel": mel, "total": self.cfg.wave_weight * wave + self.cfg.mel_weight * mel}
 
@@ -162,8 +165,7 @@ def heldout_figures(student: HifiganGenerator, loss: DistillLoss, heldout) -> di
     student.eval()
     written = student(mels)[:, 0]
     figures = {f"heldout/{name}": float(value) for name, value in loss(written, wavs).items()}
-    kept = slice(loss.margin, wavs.shape[-1] - loss.margin)
-    figures["heldout/correlation"] = float(F.cosine_similarity(written[:, kept], wavs[:, kept], dim=-1).mean())
+    figures["heldout/correlation"] = float(F.cosine_similarity(loss.kept(written), loss.kept(wavs), dim=-1).mean())
     student.train(was_training)
     return figures
 
