@@ -51,10 +51,13 @@ def test_shipped_demo_is_a_complete_folder_under_60_mb():
     assert cfg.semantic_features.model == "whisper-base" and cfg.semantic_features.kind == "whisper"
     # One latent S2A for layers 1-4, read with at most the prompt length it was trained with.
     assert cfg.s2a_full.predict_layer_1 and cfg.s2a_full.target == "latent" and cfg.s2a_full.max_prompt_frames > 0
+    # The waveform comes from its own distilled vocoder, not from the installed HiFi-GAN V1.
+    assert cfg.acoustic_codec.decoder.vocoder == "hifigan" and cfg.acoustic_codec.decoder.vocoder_folder == "vocoder"
     names = {str(p.relative_to(folder)) for p in files}
     for needed in ("semantic_features/stats.npz", "semantic_codec/model.safetensors", "t2s_model/model.safetensors",
                    "s2a_model/s2a_model_full/model.safetensors", "duration_model/model.safetensors",
-                   "aligner/model.safetensors", "acoustic_codec/model.safetensors"):
+                   "aligner/model.safetensors", "acoustic_codec/model.safetensors", "vocoder/generator.safetensors",
+                   "vocoder/config.json"):
         assert needed in names
 
 

@@ -6,6 +6,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from safetensors.torch import load_file
 
 from factories import EXAMPLE_PROMPT
 from maskvox.checkpoint import load_model_config, write_model_folder
@@ -14,6 +15,7 @@ from maskvox.codecs.hifigan_data import load_hifigan
 from maskvox.codecs.pretrained import load_acoustic_codec
 from maskvox.config import AcousticCodecConfig, AcousticDecoderConfig, AcousticEncoderConfig, save_config
 from maskvox.errors import ConfigError, UserError
+from recipes.demo.export import main as export_main
 from recipes.demo.milestone_eval import snapshot
 from recipes.vocoder import distill, teacher
 
@@ -99,6 +101,18 @@ def test_student_learns_the_teacher_and_ships_inside_a_model_folder(tmp_path, ti
         load_acoustic_codec(model)
     with pytest.raises(UserError, match="expected a vocoder export"):
         snapshot(tmp_path / "codec", tmp_path / "other", [f"vocoder={tmp_path}"])
+
+    # The demo's export (campaign stage 8) ships it the same way, in float16.
+    packed = tmp_path / "packed"
+    assert export_main(["--model", str(tmp_path / "codec"), "--out", str(packed),
+                        "--vocoder", str(tmp_path / "exp/export")]) == 0
+    assert load_model_config(packed).acoustic_codec.decoder.vocoder_folder == "vocoder"
+    weights = load_file(str(packed / "vocoder/generator.safetensors"))
+    assert weights and all(value.dtype == torch.float16 for value in weights.values())
+    assert load_acoustic_codec(packed).vocoder.generator.cfg.resblock_dilation_sizes == ((1,),)
+    assert export_main(["--model", str(tmp_path / "codec"), "--out", str(tmp_path / "other"),
+                        "--vocoder", str(tmp_path)]) == 2
+    assert not (tmp_path / "other").exists()
 
 
 def test_distill_refuses_crops_without_room_beside_their_margins(tmp_path, capsys):

@@ -7,8 +7,10 @@ the semantic encoder) with every floating-point tensor stored as float16: the lo
 to the model's dtype, and fp16 halves the size. Refuses when the result would exceed
 `--max-mb` (60 MB: what a repository can carry). `--sampling FILE` (YAML/JSON of
 `maskvox.config.SamplingDefaults`) writes the sampling settings the demo asks for into its
-config (recipes/demo/sampling.yaml: chosen on held-out clones). The new folder is built beside the old one
-and swapped in by renames, so a failed export leaves the old checkpoint whole.
+config (recipes/demo/sampling.yaml: chosen on held-out clones). `--vocoder DIR` puts a distilled
+vocoder (recipes/vocoder: config.json, generator.safetensors) in the folder's `vocoder/` and names
+it as the codec's `vocoder_folder`. The new folder is built beside the old one and swapped in by
+renames, so a failed export leaves the old checkpoint whole.
 """
 
 from __future__ import annotations
@@ -34,13 +36,20 @@ def halve(source: Path, target: Path) -> None:
     save_file({k: v.half() if v.is_floating_point() else v for k, v in tensors.items()}, str(target))
 
 
-def pack(model: Path, out: Path, max_mb: float, readme: Path | None, sampling: Path | None = None) -> int:
+VOCODER_FOLDER = "vocoder"
+
+
+def pack(model: Path, out: Path, max_mb: float, readme: Path | None, sampling: Path | None = None,
+         vocoder: Path | None = None) -> int:
     from maskvox.checkpoint import load_model_config
+    from maskvox.codecs.hifigan_data import CONFIG_NAME, WEIGHTS_NAME
     from maskvox.config import SamplingDefaults, load_config, save_config
 
     if not (model / "config.json").is_file():
         raise UserError(f"{model} is not a model folder (no config.json)")
     settings = load_config(sampling, SamplingDefaults) if sampling is not None else None
+    if vocoder is not None and not all((vocoder / name).is_file() for name in (CONFIG_NAME, WEIGHTS_NAME)):
+        raise UserError(f"--vocoder {vocoder}: expected a vocoder export ({CONFIG_NAME}, {WEIGHTS_NAME})")
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
@@ -56,9 +65,16 @@ def pack(model: Path, out: Path, max_mb: float, readme: Path | None, sampling: P
                 shutil.copyfile(source, target)
         if readme is not None:
             shutil.copyfile(readme, staging / "README.md")
-        if settings is not None:
+        if settings is not None or vocoder is not None:
             cfg = load_model_config(staging)
-            cfg.sampling = settings
+            if settings is not None:
+                cfg.sampling = settings
+            if vocoder is not None:
+                shutil.rmtree(staging / VOCODER_FOLDER, ignore_errors=True)
+                (staging / VOCODER_FOLDER).mkdir()
+                shutil.copyfile(vocoder / CONFIG_NAME, staging / VOCODER_FOLDER / CONFIG_NAME)
+                halve(vocoder / WEIGHTS_NAME, staging / VOCODER_FOLDER / WEIGHTS_NAME)
+                cfg.acoustic_codec.decoder.vocoder_folder = VOCODER_FOLDER
             save_config(cfg, staging / "config.json")
         size = sum(p.stat().st_size for p in staging.rglob("*") if p.is_file())
         if size > max_mb * 1e6:
@@ -85,11 +101,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-mb", type=float, default=60.0)
     parser.add_argument("--readme", help="README.md to put in the checkpoint (default: the model folder's)")
     parser.add_argument("--sampling", help="YAML/JSON of the sampling settings the checkpoint asks for")
+    parser.add_argument("--vocoder", help="a distilled vocoder's export folder to ship as the folder's vocoder/")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     return exit_status(lambda: pack(Path(args.model), Path(args.out), args.max_mb,
                                     Path(args.readme) if args.readme else None,
-                                    Path(args.sampling) if args.sampling else None))
+                                    Path(args.sampling) if args.sampling else None,
+                                    Path(args.vocoder) if args.vocoder else None))
 
 
 if __name__ == "__main__":
