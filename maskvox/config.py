@@ -165,6 +165,16 @@ class S2AConfig:
     # A model trained on short crops has never seen more (the demo's: half of 200-frame crops),
     # and reads a longer prompt badly. 0: the whole prompt, as the official models read it.
     max_prompt_frames: int = 0
+    # How the latent S2A writes a masked frame, a demo option: "regression" (its L1 estimate) or
+    # "flow" (s2a/flow_head.py: a small per-frame flow-matching head draws the latent, told the
+    # transformer's state; flow_steps Euler steps from noise scaled by flow_temperature).
+    latent_head: str = "regression"
+    flow_width: int = 256
+    flow_layers: int = 3
+    flow_steps: int = 8
+    flow_temperature: float = 1.0
+    flow_repeats: int = 4  # training: noise draws per masked frame
+    flow_l1_weight: float = 1.0  # training: the regression head's L1 beside the flow's loss
 
 
 @dataclass

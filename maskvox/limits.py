@@ -88,6 +88,10 @@ _SIZE_KINDS = {  # config field -> (low, high)
     "sample_rate": (1_000, MAX_MODEL_SAMPLE_RATE),
     "frame_rate_hz": (1, 1_000),
     "max_prompt_frames": (0, MAX_CODE_FRAMES),
+    "flow_width": (1, MAX_WIDTH),
+    "flow_layers": (0, MAX_LAYERS),
+    "flow_steps": (1, 1_000),
+    "flow_repeats": (1, 64),
 }
 # The transformers config of a w2v-BERT folder (semantic_features/config.json): its sizes.
 SSL_SIZE_KINDS = {

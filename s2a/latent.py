@@ -19,6 +19,10 @@ With `aligned_phones` (a further demo option) every frame is also told the phone
 linear probe reads 46 % phone error from them), and a clone knows its phones. The embeddings
 start at zero (a fine-tuned model starts where it stood) and `frame_phone_drop` of the
 training items go without, so voice conversion (no transcript) and editing still work.
+
+With `latent_head: flow` (s2a/flow_head.py) a small flow-matching head draws each masked
+frame's latent, told the transformer's state there, instead of taking the L1 estimate; the
+draws come from the pipeline's generators, so a seed still fixes the output.
 """
 
 from __future__ import annotations
@@ -34,7 +38,10 @@ from maskvox.errors import ConfigError
 from maskvox.frame_phones import FramePhones
 from maskvox.nn import draw_mask, pack_rows
 
+from .flow_head import FlowHead
 from .model import S2ABatch, S2AModel
+
+LATENT_HEADS = ("regression", "flow")
 
 
 class S2ALatentModel(S2AModel):
@@ -53,6 +60,14 @@ class S2ALatentModel(S2AModel):
         self.frame_phones = FramePhones(cfg.phone_vocab_size, cfg.hidden_size) if cfg.aligned_phones else None
         if not 0.0 <= cfg.frame_phone_drop <= 1.0:
             raise ConfigError(f"s2a.frame_phone_drop must be between 0 and 1, got {cfg.frame_phone_drop}")
+        if cfg.latent_head not in LATENT_HEADS:
+            raise ConfigError(f"s2a.latent_head must be one of {', '.join(LATENT_HEADS)}, not {cfg.latent_head!r}")
+        if not (0.0 <= cfg.flow_temperature <= 10.0 and 0.0 <= cfg.flow_l1_weight <= 100.0):
+            raise ConfigError("s2a.flow_temperature must be between 0 and 10 and s2a.flow_l1_weight between 0 and 100, "
+                              f"got {cfg.flow_temperature} and {cfg.flow_l1_weight}")
+        self.flow_head = None
+        if cfg.latent_head == "flow":
+            self.flow_head = FlowHead(cfg.latent_dim, cfg.hidden_size, cfg.flow_width, cfg.flow_layers)
 
     # -- latents --------------------------------------------------------------------------------
 
@@ -91,7 +106,9 @@ class S2ALatentModel(S2AModel):
         the token model draws them (a visible prefix prompt or a middle span's two sides; with
         probability cfg_scale no context), all layers of a frame masked together. `layer` is
         accepted for the shared training loop and ignored (one output for every layer). Items
-        with frame phones are told them, except `frame_phone_drop` of them."""
+        with frame phones are told them, except `frame_phone_drop` of them. With a flow head the
+        loss is its flow-matching loss plus `flow_l1_weight` times the L1 (both also returned:
+        loss_flow, loss_l1)."""
         rows, draws = [], []
         phones = batch.phones or [None] * len(batch.semantic)
         owners = batch.frame_phones or [None] * len(batch.semantic)
@@ -106,12 +123,17 @@ class S2ALatentModel(S2AModel):
             draws.append(draw)
         packed = pack_rows([[row] for row in rows])
         out = self.diff_estimator.run_packed(packed, torch.tensor([draw.t for draw in draws], device=packed.x.device))
-        predicted, true = [], []
+        states, true = [], []
         for b, (draw, acoustic) in enumerate(zip(draws, batch.acoustic)):
             mask = draw.mask.to(acoustic.device)
-            predicted.append(self.to_latent(packed.piece_output(out, b, 0, 0, len(acoustic))[mask]))
+            states.append(packed.piece_output(out, b, 0, 0, len(acoustic))[mask])
             true.append(self.standardized(self.latents_of(acoustic[mask])))
-        return {"loss": (torch.cat(predicted).float() - torch.cat(true)).abs().mean()}
+        states, true = torch.cat(states), torch.cat(true)
+        l1 = (self.to_latent(states).float() - true).abs().mean()
+        if self.flow_head is None:
+            return {"loss": l1}
+        flow = self.flow_head.loss(true, states, self.cfg.flow_repeats)
+        return {"loss": flow + self.cfg.flow_l1_weight * l1, "loss_flow": flow, "loss_l1": l1}
 
     # -- generation -------------------------------------------------------------------------------
 
@@ -133,8 +155,9 @@ class S2ALatentModel(S2AModel):
         (B, max T, >= num_quantizer) give some target frames (speech editing): they are inputs,
         and their exact latents are the output there. `frame_phones` (a model with
         `aligned_phones`): each item's phone ids and (P_b + T_b,) frame owners
-        (`FramePhones.plan`); None: the model works without them. Deterministic: `steps`,
-        `settings` and `generators` are accepted for the pipeline's shared call and not used."""
+        (`FramePhones.plan`); None: the model works without them. `steps` and `settings` are
+        accepted for the pipeline's shared call and not used. The regression head is
+        deterministic; a flow head draws from `generators` (one per item; None: torch's own)."""
         if given_codes is not None:
             raise ValueError("an S2A with target 'latent' predicts every layer: it takes no given codes")
         if frame_phones is not None and self.frame_phones is None:
@@ -166,7 +189,12 @@ class S2ALatentModel(S2AModel):
         latents = []
         for b, (length, (masked, target_codes)) in enumerate(zip(lengths, masks)):
             start = len(rows[b][0]) - length
-            predicted = self.to_latent(packed.piece_output(out, b, 0, 0, len(rows[b][0]))[start:]).float()
+            states = packed.piece_output(out, b, 0, 0, len(rows[b][0]))[start:]
+            if self.flow_head is None:
+                predicted = self.to_latent(states).float()
+            else:
+                generator = generators[b] if generators is not None else None
+                predicted = self.flow_head.sample(states, self.cfg.flow_steps, self.cfg.flow_temperature, generator)
             latent = predicted * self.latent_std + self.latent_mean
             latents.append(torch.where(masked[:, None], latent, self.latents_of(target_codes).float()))
         return latents

@@ -114,25 +114,24 @@ def heldout_figures(model: nn.Module, dataset, collate: Callable, batch_size: in
         items = [dataset[i] for i in range(start, min(start + batch_size, len(dataset)))]
         return send_to_device(collate(items), device)
 
-    def mean_figures(*layer) -> tuple[float, float]:
-        """(loss, accuracy) over `dataset`. Collated inside the seeded draws on every pass: the
-        items' random crops come from the same generator as the masks, so each pass sees the same
-        crops and masks, as every earlier held-out figure did."""
+    def mean_figures(*layer) -> dict[str, float]:
+        """The loss, the accuracy and the loss's parts (`loss_*`) the model returns, averaged over `dataset`.
+        Collated inside the seeded draws on every pass: the items' random crops come from the
+        same generator as the masks, so each pass sees the same crops and masks, as every
+        earlier held-out figure did."""
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             values = [model(batch_at(start), 0.0, *layer) for start in range(0, len(dataset), batch_size)]
-        # A regression model (the latent S2A) has a loss and no accuracy.
-        return (sum(float(v["loss"]) for v in values) / len(values),
-                sum(float(v["accuracy"]) for v in values) / len(values) if "accuracy" in values[0] else None)
+        names = [name for name in values[0] if name in ("loss", "accuracy") or name.startswith("loss_")]
+        return {name: sum(float(v[name]) for v in values) / len(values) for name in names}
 
     layers = getattr(model, "num_quantizer", 1)
     with conditional_only(model):
-        loss, accuracy = mean_figures()
-        figures = {"heldout/loss": loss}
-        if accuracy is not None:
-            figures["heldout/accuracy"] = accuracy
+        # A regression model (the latent S2A) has a loss, perhaps its parts, and no accuracy.
+        figures = {f"heldout/{name}": value for name, value in mean_figures().items()}
+        if "heldout/accuracy" in figures:
             for layer in range(getattr(model, "first_layer", 0), layers if layers > 1 else 0):
-                figures[f"heldout/accuracy_layer{layer + 1}"] = mean_figures(layer)[1]
+                figures[f"heldout/accuracy_layer{layer + 1}"] = mean_figures(layer)["accuracy"]
     model.train(was_training)
     return figures
 

@@ -21,7 +21,8 @@
 #   5a align     each T2S frame's phone, by the aligner       -> data/tokens_demo3/t2s_{train,heldout}_aligned
 #   6  t2s       T2S, told each frame's phone                 -> exp/demo3/model/t2s_model
 #   7  s2a       S2A, the codec's latent of layers 1-4 (400-frame crops) -> exp/demo3/model/s2a_model
-#   8  export    fp16 copy, at most 60 MB                     -> maskvox/assets/demo
+#   7b s2a flow  the same S2A with a flow-matching head (a candidate) -> exp/demo3/s2a_flow/export
+#   8  export    fp16 copy with the 1b vocoder, at most 60 MB -> maskvox/assets/demo
 #   9  eval      held-out voices: recordings, resynthesis, clones -> exp/demo3/eval
 set -euo pipefail
 first=${1:-0}
@@ -130,9 +131,19 @@ if stage 7; then say "7: S2A"
     --set data.train_shards="$tokens/train" --set data.heldout_shards="$tokens/heldout" \
     --set export_dir="$model" --set finetune.init_from="$(milestone s2a)" --set latent.codec="$model"
 fi
+if stage 7b; then say "7b: S2A with a flow-matching head"
+  # A candidate beside stage 7's S2A, scored in the whole chain (milestone_eval --take
+  # s2a_full=EXPORT) before a model folder takes it. Starts from its own milestone, else stage 7's.
+  start=$(milestone s2a_flow)
+  $python -m recipes.s2a.train --config recipes/s2a/configs/demo_latent_flow.yaml \
+    --set data.train_shards="$tokens/train" --set data.heldout_shards="$tokens/heldout" \
+    --set finetune.init_from="${start:-$(milestone s2a)}"
+fi
 if stage 8; then say "8: export"
+  # The distilled vocoder (stage 1b's milestone) ships in the folder: 14 times V1's speed.
+  vocoder=$(milestone vocoder_v2)
   $python -m recipes.demo.export --model "$model" --out maskvox/assets/demo --readme recipes/demo/CHECKPOINT.md \
-    --sampling recipes/demo/sampling.yaml
+    --sampling recipes/demo/sampling.yaml ${vocoder:+--vocoder "$vocoder"}
 fi
 if stage 9; then say "9: evaluation"
   $python -m recipes.acoustic_codec.evaluate --model maskvox/assets/demo --manifest "$corpus/heldout.jsonl" \
