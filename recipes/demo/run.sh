@@ -13,7 +13,7 @@
 #   0a check     Whisper base against the human transcripts  -> data/corpus_v3 (resumable, ~3 CPU-hours)
 #   1  codec     acoustic codec, HiFi-GAN mel route (frozen)  -> exp/demo3/model/acoustic_codec
 #   1a decoder   the codec's decoder alone, on S2A's latents   -> exp/demo3/acoustic_decoder_gta/export
-#   1b vocoder   HiFi-GAN V2 sizes distilled from V1            -> exp/demo3/vocoder_v2/export
+#   1b vocoder   HiFi-GAN V2 sizes distilled from V1            -> exp/demo3/vocoder_v2_anneal/export
 #   2  duration  phone shards + duration predictor            -> exp/demo3/model/duration_model
 #   3  semantic  k-means codec over Whisper base block 4       -> exp/demo3/model/semantic_codec
 #   4a aligner   CTC phone head over the same features        -> exp/demo3/model/aligner
@@ -74,7 +74,8 @@ if stage 1b; then say "1b: a smaller vocoder distilled from HiFi-GAN V1"
     --hours "${VOCODER_HOURS:-0.5}" --codec-from "$(milestone acoustic_codec)"
   $python -m recipes.vocoder.teacher --manifest "$corpus/heldout.jsonl" --out data/vocoder_teacher/heldout \
     --hours 0.1 --codec-from "$(milestone acoustic_codec)"
-  $python -m recipes.vocoder.distill --config recipes/vocoder/configs/demo_v2.yaml \
+  # The annealing phase (lr 5e-5) from the milestone; demo_v2.yaml was the run before it.
+  $python -m recipes.vocoder.distill --config recipes/vocoder/configs/demo_v2_anneal.yaml \
     --set init_from="$(milestone vocoder_v2)"
 fi
 if stage 2; then say "2: duration"
