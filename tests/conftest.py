@@ -45,6 +45,14 @@ def tiny_acoustic_model(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_acoustic_codec(tiny_acoustic_model):
+    """The tiny model's acoustic codec, loaded (read-only: the latent S2A tests take its tables)."""
+    from maskvox.codecs.pretrained import load_acoustic_codec
+
+    return load_acoustic_codec(tiny_acoustic_model)
+
+
+@pytest.fixture(scope="session")
 def tiny_full_model(tmp_path_factory) -> Path:
     """Every model the clone pipeline loads, random and tiny, in the official layout (read-only)."""
     return factories.tiny_full_model_folder(tmp_path_factory.mktemp("tiny_full_model"))

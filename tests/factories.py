@@ -141,6 +141,17 @@ def synthetic_token_shards(folder: Path, utterances: int = 48, seed: int = 0) ->
     return folder
 
 
+def fitted_latent_s2a(cfg, codec, seed: int = 0):
+    """A latent S2A of `cfg` (seeded weights) given `codec`'s code -> latent table and the
+    statistics of random codes, in eval mode."""
+    from maskvox.s2a.latent import S2ALatentModel, fit_latent_tables
+
+    torch.manual_seed(seed)
+    model = S2ALatentModel(cfg)
+    fit_latent_tables(model, codec, [torch.randint(0, 1024, (40, 4)) for _ in range(3)])
+    return model.eval()
+
+
 def loss_after_training(model, batch, steps: int = 60, lr: float = 3e-3) -> float:
     """`model`'s loss on `batch` (with the same random masks every call) after `steps` AdamW
     steps on it: whether a model can fit what a batch holds."""

@@ -6,8 +6,7 @@ model's weights, and refuses bad settings."""
 import pytest
 import torch
 
-from factories import synthetic_token_shards, tiny_model_folder
-from maskvox.codecs.pretrained import load_acoustic_codec
+from factories import fitted_latent_s2a, synthetic_token_shards
 from maskvox.config import S2AConfig
 from maskvox.errors import ConfigError
 from maskvox.limits import check_model_sizes
@@ -24,17 +23,9 @@ def flow_config(**changes) -> S2AConfig:
                                flow_layers=2, flow_steps=4), **changes})
 
 
-@pytest.fixture(scope="module")
-def codec(tmp_path_factory):
-    return load_acoustic_codec(tiny_model_folder(tmp_path_factory.mktemp("codec"), with_semantic=False))
-
-
 @pytest.fixture
-def model(codec):
-    torch.manual_seed(0)
-    model = S2ALatentModel(flow_config())
-    fit_latent_tables(model, codec, [torch.randint(0, 1024, (40, 4)) for _ in range(3)])
-    return model.eval()
+def model(tiny_acoustic_codec):
+    return fitted_latent_s2a(flow_config(), tiny_acoustic_codec)
 
 
 def test_the_head_draws_both_modes_where_a_mean_would_sit_between_them():
@@ -98,11 +89,11 @@ def test_an_edit_keeps_its_known_frames_exact(model):
     assert not torch.allclose(latents[15:], exact[15:])
 
 
-def test_training_lowers_both_parts_and_held_out_figures_report_them(tmp_path, codec):
+def test_training_lowers_both_parts_and_held_out_figures_report_them(tmp_path, tiny_acoustic_codec):
     torch.manual_seed(0)
     model = S2ALatentModel(flow_config(cfg_scale=0.0))
     crops = AlignedCrops(TokenCorpus(synthetic_token_shards(tmp_path)), 50, 4)
-    fit_latent_tables(model, codec, [torch.from_numpy(item.acoustic) for item in crops.items])
+    fit_latent_tables(model, tiny_acoustic_codec, [torch.from_numpy(item.acoustic) for item in crops.items])
     batch = collate([crops[i] for i in range(4)])
     optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
 

@@ -29,15 +29,10 @@ def aligned_config(**changes) -> S2AConfig:
                                cfg_scale=0.0, aligned_phones=True, frame_phone_drop=0.0, **SMALL), **changes})
 
 
-@pytest.fixture(scope="module")
-def codec(tmp_path_factory):
-    return load_acoustic_codec(tiny_model_folder(tmp_path_factory.mktemp("codec"), with_semantic=False))
-
-
-def test_zero_phone_embeddings_change_nothing_and_bad_uses_are_refused(codec):
+def test_zero_phone_embeddings_change_nothing_and_bad_uses_are_refused(tiny_acoustic_codec):
     torch.manual_seed(0)
     model = S2ALatentModel(aligned_config())
-    fit_latent_tables(model, codec, [torch.randint(0, 1024, (40, 4))])
+    fit_latent_tables(model, tiny_acoustic_codec, [torch.randint(0, 1024, (40, 4))])
     model.eval()
     semantic, prompt = torch.randint(0, 1024, (30,)), torch.randint(0, 1024, (10, 4))
     phones, owners = torch.randint(0, 64, (6,)), torch.arange(30) // 5
@@ -57,7 +52,7 @@ def test_zero_phone_embeddings_change_nothing_and_bad_uses_are_refused(codec):
         S2ALatentModel(aligned_config(frame_phone_drop=1.5))
 
 
-def test_phones_are_learnt_where_the_semantic_ids_leave_them_ambiguous(codec):
+def test_phones_are_learnt_where_the_semantic_ids_leave_them_ambiguous(tiny_acoustic_codec):
     """Every frame has the same semantic id and its codes follow its phone: only a model told
     the phones can fit them."""
     rng = np.random.default_rng(0)
@@ -70,7 +65,7 @@ def test_phones_are_learnt_where_the_semantic_ids_leave_them_ambiguous(codec):
     def final_loss(aligned: bool) -> float:
         torch.manual_seed(0)
         model = S2ALatentModel(aligned_config(aligned_phones=aligned))
-        fit_latent_tables(model, codec, acoustic)
+        fit_latent_tables(model, tiny_acoustic_codec, acoustic)
         return loss_after_training(model, batch)
 
     assert final_loss(True) < 0.7 * final_loss(False)

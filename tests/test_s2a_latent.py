@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from factories import (
-    EXAMPLE_PROMPT, EXAMPLE_PROMPT_TEXT, synthetic_token_shards, tiny_full_model_folder, tiny_model_folder,
+    EXAMPLE_PROMPT, EXAMPLE_PROMPT_TEXT, fitted_latent_s2a, synthetic_token_shards, tiny_full_model_folder,
+    tiny_model_folder,
 )
 from maskvox.audio import ACOUSTIC_RATE
 from maskvox.codecs.pretrained import load_acoustic_codec
@@ -27,25 +28,18 @@ def latent_config(**changes) -> S2AConfig:
     return S2AConfig(**{**dict(num_quantizer=4, predict_layer_1=True, target="latent", latent_dim=256, **SMALL), **changes})
 
 
-@pytest.fixture(scope="module")
-def codec(tmp_path_factory):
-    return load_acoustic_codec(tiny_model_folder(tmp_path_factory.mktemp("codec"), with_semantic=False))
-
-
 @pytest.fixture
-def model(codec):
-    torch.manual_seed(0)
-    model = S2ALatentModel(latent_config())
-    fit_latent_tables(model, codec, [torch.randint(0, 1024, (40, 4)) for _ in range(3)])
-    return model.eval()
+def model(tiny_acoustic_codec):
+    return fitted_latent_s2a(latent_config(), tiny_acoustic_codec)
 
 
-def test_the_code_table_gives_the_codec_own_latents(model, codec):
+def test_the_code_table_gives_the_codec_own_latents(model, tiny_acoustic_codec):
     codes = torch.randint(0, 1024, (2, 30, 4))
-    expected = codec.decoder.vq2emb(codes.permute(2, 0, 1)).transpose(1, 2)  # (B, T, D)
+    expected = tiny_acoustic_codec.decoder.vq2emb(codes.permute(2, 0, 1)).transpose(1, 2)  # (B, T, D)
     torch.testing.assert_close(model.latents_of(codes), expected, rtol=1e-5, atol=1e-5)
     # Decoding latents is decoding the codes they come from.
-    np.testing.assert_allclose(codec.decode_latents(expected).numpy(), codec.decode(codes).numpy(), rtol=1e-5, atol=1e-5)
+    decoded = tiny_acoustic_codec.decode(codes).numpy()
+    np.testing.assert_allclose(tiny_acoustic_codec.decode_latents(expected).numpy(), decoded, rtol=1e-5, atol=1e-5)
     assert model.latent_std.min() > 0 and not torch.equal(model.latent_mean, torch.zeros(256))
 
 
@@ -76,11 +70,11 @@ def test_an_edit_keeps_its_known_frames_exact(model):
     assert not torch.allclose(latents[15:30], exact[15:30])
 
 
-def test_training_lowers_the_loss_and_held_out_figures_have_no_accuracy(tmp_path, codec):
+def test_training_lowers_the_loss_and_held_out_figures_have_no_accuracy(tmp_path, tiny_acoustic_codec):
     torch.manual_seed(0)
     model = S2ALatentModel(latent_config(cfg_scale=0.0))
     crops = AlignedCrops(TokenCorpus(synthetic_token_shards(tmp_path)), 50, 4)
-    fit_latent_tables(model, codec, [torch.from_numpy(item.acoustic) for item in crops.items])
+    fit_latent_tables(model, tiny_acoustic_codec, [torch.from_numpy(item.acoustic) for item in crops.items])
     batch = collate([crops[i] for i in range(4)])
     optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
     with torch.random.fork_rng():
