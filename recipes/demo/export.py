@@ -36,20 +36,35 @@ def halve(source: Path, target: Path) -> None:
     save_file({k: v.half() if v.is_floating_point() else v for k, v in tensors.items()}, str(target))
 
 
-VOCODER_FOLDER = "vocoder"
+VOCODER_FOLDER = "vocoder"  # where a model folder keeps the vocoder it ships
+
+
+def put_vocoder(source: Path, folder: Path, cfg, flag: str, write_weights=shutil.copyfile) -> None:
+    """Put a vocoder export (config.json, generator.safetensors) in `folder`'s vocoder/ and name it
+    in `cfg` (the folder's ModelConfig; the caller saves it). `flag` names the option in errors;
+    `write_weights(source, target)` copies the weights (`halve`: in float16)."""
+    from maskvox.codecs.hifigan_data import CONFIG_NAME, WEIGHTS_NAME
+
+    if not all((source / name).is_file() for name in (CONFIG_NAME, WEIGHTS_NAME)):
+        raise UserError(f"{flag}{source}: expected a vocoder export ({CONFIG_NAME}, {WEIGHTS_NAME})")
+    if cfg.acoustic_codec.decoder.vocoder != "hifigan":
+        raise UserError(f"{flag}{source}: the model's acoustic codec does not decode through HiFi-GAN")
+    target = folder / VOCODER_FOLDER
+    shutil.rmtree(target, ignore_errors=True)
+    target.mkdir()
+    shutil.copyfile(source / CONFIG_NAME, target / CONFIG_NAME)
+    write_weights(source / WEIGHTS_NAME, target / WEIGHTS_NAME)
+    cfg.acoustic_codec.decoder.vocoder_folder = VOCODER_FOLDER
 
 
 def pack(model: Path, out: Path, max_mb: float, readme: Path | None, sampling: Path | None = None,
          vocoder: Path | None = None) -> int:
     from maskvox.checkpoint import load_model_config
-    from maskvox.codecs.hifigan_data import CONFIG_NAME, WEIGHTS_NAME
     from maskvox.config import SamplingDefaults, load_config, save_config
 
     if not (model / "config.json").is_file():
         raise UserError(f"{model} is not a model folder (no config.json)")
     settings = load_config(sampling, SamplingDefaults) if sampling is not None else None
-    if vocoder is not None and not all((vocoder / name).is_file() for name in (CONFIG_NAME, WEIGHTS_NAME)):
-        raise UserError(f"--vocoder {vocoder}: expected a vocoder export ({CONFIG_NAME}, {WEIGHTS_NAME})")
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
@@ -70,11 +85,7 @@ def pack(model: Path, out: Path, max_mb: float, readme: Path | None, sampling: P
             if settings is not None:
                 cfg.sampling = settings
             if vocoder is not None:
-                shutil.rmtree(staging / VOCODER_FOLDER, ignore_errors=True)
-                (staging / VOCODER_FOLDER).mkdir()
-                shutil.copyfile(vocoder / CONFIG_NAME, staging / VOCODER_FOLDER / CONFIG_NAME)
-                halve(vocoder / WEIGHTS_NAME, staging / VOCODER_FOLDER / WEIGHTS_NAME)
-                cfg.acoustic_codec.decoder.vocoder_folder = VOCODER_FOLDER
+                put_vocoder(vocoder, staging, cfg, "--vocoder ", write_weights=halve)
             save_config(cfg, staging / "config.json")
         size = sum(p.stat().st_size for p in staging.rglob("*") if p.is_file())
         if size > max_mb * 1e6:

@@ -31,6 +31,7 @@ from maskvox.jobs import read_records
 
 from ..common.cli import exit_status, positive
 from ..common.trainer import read_log
+from .export import put_vocoder
 
 MANIFEST = "data/corpus_v3/heldout.jsonl"
 VOICES = ["flite_slt", "pico_en_GB", "librivox_austen"]
@@ -55,7 +56,6 @@ def run_positions(runs: list[str]) -> dict:
 # Modules a candidate run exports apart from the main model folder (`--take`), with the
 # ModelConfig section that sizes each.
 TAKEN_SECTIONS = {"t2s": "t2s", "s2a_full": "s2a_full", "duration": "duration", "codec_decoder": "acoustic_codec"}
-VOCODER_FOLDER = "vocoder"  # where a taken vocoder goes in the copy
 
 
 def snapshot(model: Path, folder: Path, takes: list[str] = ()) -> None:
@@ -74,7 +74,7 @@ def snapshot(model: Path, folder: Path, takes: list[str] = ()) -> None:
     for take in takes:
         name, _, source = take.partition("=")
         if name == "vocoder":
-            take_vocoder(Path(source), partial, cfg)
+            put_vocoder(Path(source), partial, cfg, "--take vocoder=")
             continue
         if name not in TAKEN_SECTIONS or not (Path(source) / OFFICIAL_FILES.get(name, "")).is_file():
             raise UserError(f"--take {take!r}: expected NAME=EXPORT_FOLDER, NAME one of "
@@ -84,19 +84,6 @@ def snapshot(model: Path, folder: Path, takes: list[str] = ()) -> None:
         setattr(cfg, section, getattr(load_model_config(source), section))
     save_config(cfg, partial / "config.json")
     partial.rename(folder)
-
-
-def take_vocoder(source: Path, copy: Path, cfg) -> None:
-    """Put a vocoder export (config.json, generator.safetensors) in the copy and name it there."""
-    from maskvox.codecs.hifigan_data import CONFIG_NAME, WEIGHTS_NAME
-
-    if not all((source / name).is_file() for name in (CONFIG_NAME, WEIGHTS_NAME)):
-        raise UserError(f"--take vocoder={source}: expected a vocoder export ({CONFIG_NAME}, {WEIGHTS_NAME})")
-    if cfg.acoustic_codec.decoder.vocoder != "hifigan":
-        raise UserError("--take vocoder: the model's acoustic codec does not decode through HiFi-GAN")
-    shutil.rmtree(copy / VOCODER_FOLDER, ignore_errors=True)
-    shutil.copytree(source, copy / VOCODER_FOLDER)
-    cfg.acoustic_codec.decoder.vocoder_folder = VOCODER_FOLDER
 
 
 def capped_wer(path: Path, key: str) -> float | None:
