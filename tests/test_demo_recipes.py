@@ -230,6 +230,8 @@ def test_prompt_eval_clones_each_sentence_from_each_prompt_and_resumes(tiny_full
     def fake_eval(meta, out, wav_dir, asr, language):  # maskvox eval (Whisper) is tested on its own
         assert language == "de"  # the sentences' language reaches the judge
         scored.append(meta.read_text().splitlines())
+        out.mkdir(parents=True, exist_ok=True)  # one clone heard as a repetition loop: 3x its words
+        (out / "items.jsonl").write_text('{"id": "s000", "wer": 3.0}\n{"id": "s001", "wer": 0.2}\n')
         return {"wer_mean_per_utterance": 0.25, "wer_pooled": 0.2, "similarity_mean": 0.7}
 
     monkeypatch.setattr(prompt_eval, "run_maskvox_eval", fake_eval)
@@ -246,7 +248,10 @@ def test_prompt_eval_clones_each_sentence_from_each_prompt_and_resumes(tiny_full
     assert scored[0][1].startswith("s001|") and scored[0][1].endswith("|Guten Morgen.")
     results = json.loads((tmp_path / "out" / "results.json").read_text())
     assert [row["wer_mean_per_utterance"] for row in results["prompts"]] == [0.25, 0.25]
-    assert "| 2 | 25.0 % | 20.0 % | 0.700 |" in capsys.readouterr().out
+    assert [row["wer_capped_mean"] for row in results["prompts"]] == [0.6, 0.6]  # the loop counts as 100 %
+    assert results["mean_of_prompts"]["wer_capped_mean"] == 0.6
+    table = capsys.readouterr().out
+    assert "| 2 | 25.0 % | 60.0 % | 20.0 % | 0.700 |" in table and "| mean of prompts |  | 25.0 % | 60.0 % |" in table
     # A second run keeps the wavs it finds (a stopped evaluation resumes).
     stamps = [w.stat().st_mtime_ns for w in wavs]
     assert prompt_eval.main(args) == 0
