@@ -105,6 +105,29 @@ class ResolutionDiscriminator(nn.Module):
         return _conv_stack(torch.log(spec.clamp(min=1e-5))[:, None], self.convs, self.conv_post)  # (B, 1, F, T)
 
 
+class MelDiscriminator(nn.Module):
+    """2-D convolutions over a log mel spectrogram: the adversary of the "hifigan" route's
+    decoder, which writes a mel and never a waveform in training. Regressed by L1 alone, the
+    decoder writes each bin's conditional median, smoother than speech; this judges the mel
+    itself, so the decoder can be pushed toward mels that look recorded at a mel's cost."""
+
+    def __init__(self, channels: int = 32):
+        super().__init__()
+        self.convs = nn.ModuleList(
+            [
+                weight_norm(nn.Conv2d(1, channels, (5, 5), (2, 1), padding=(2, 2))),
+                weight_norm(nn.Conv2d(channels, channels, (5, 5), (2, 2), padding=(2, 2))),
+                weight_norm(nn.Conv2d(channels, channels, (5, 5), (2, 1), padding=(2, 2))),
+                weight_norm(nn.Conv2d(channels, channels, 3, (2, 2), padding=1)),
+            ]
+        )
+        self.conv_post = weight_norm(nn.Conv2d(channels, 1, 3, padding=1))
+
+    def forward(self, mel: torch.Tensor) -> list[tuple[torch.Tensor, FeatureMaps]]:
+        """(B, bins, frames) log mel -> one (logits, feature maps), in the list the losses take."""
+        return [_conv_stack(mel[:, None], self.convs, self.conv_post)]
+
+
 class CodecDiscriminator(nn.Module):
     """All time-domain and spectral discriminators of the codec GAN."""
 

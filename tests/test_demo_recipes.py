@@ -2,6 +2,7 @@
 checkpoint, and the shipped demo cloning a sentence on one CPU thread."""
 
 import json
+import shutil
 import time
 
 import numpy as np
@@ -271,3 +272,18 @@ def test_prompt_eval_refuses_unpaired_prompts_and_bad_sentence_files(tmp_path, c
     assert len(errors) == 3 and all(line.startswith("error: ") for line in errors)
     assert "in pairs" in errors[0] and "'|'" in errors[1] and "missing.txt" in errors[2]
     assert not (tmp_path / "out").exists()
+
+
+def test_a_snapshot_with_another_decoder_keeps_the_models_vocoder(tmp_path):
+    from maskvox.checkpoint import OFFICIAL_FILES
+    from recipes.demo.milestone_eval import snapshot
+
+    demo = REPO / "maskvox" / "assets" / "demo"
+    export = tmp_path / "decoder_export"  # what the codec recipe exports: no vocoder_folder
+    (export / "acoustic_codec").mkdir(parents=True)
+    shutil.copyfile(demo / OFFICIAL_FILES["codec_decoder"], export / OFFICIAL_FILES["codec_decoder"])
+    config = json.loads((demo / "config.json").read_text())
+    config["model"]["acoustic_codec"]["decoder"]["vocoder_folder"] = ""
+    (export / "config.json").write_text(json.dumps(config))
+    snapshot(demo, tmp_path / "copy", [f"codec_decoder={export}"])
+    assert load_model_config(tmp_path / "copy").acoustic_codec.decoder.vocoder_folder == "vocoder"

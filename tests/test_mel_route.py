@@ -3,6 +3,7 @@ through a (tiny) HiFi-GAN at 24 kHz, the paired training segments, and a trainin
 whose export loads and decodes."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -22,6 +23,26 @@ from recipes.common.data import AudioDataConfig
 
 REPO = EXAMPLE_PROMPT.parent.parent.parent
 
+
+
+def one_item_manifest(tmp_path) -> Path:
+    manifest = tmp_path / "train.jsonl"
+    manifest.write_text(json.dumps({"id": "p", "audio": str(EXAMPLE_PROMPT)}) + "\n")
+    return manifest
+
+
+def tiny_mel_run_config(tmp_path, run: dict, **sections) -> Path:
+    """A training config of a tiny mel-route codec (exp_dir tmp_path/exp), `run` and the other
+    sections added."""
+    config = tmp_path / "mel.json"
+    config.write_text(json.dumps({
+        "model": {"encoder": {"kind": "mel", "mel_bins": 20, "mel_dim": 16, "mel_layers": 1},
+                  "decoder": {"vocos_dim": 32, "vocos_intermediate_dim": 64, "vocos_num_layers": 1, "vocoder": "hifigan"}},
+        "data": {"segment_seconds": 0.4, "batch_size": 2},
+        "run": {"exp_dir": str(tmp_path / "exp"), "mixed_precision": "no", **run},
+        **sections,
+    }))
+    return config
 
 
 def mel_codec_config() -> AcousticCodecConfig:
@@ -64,8 +85,7 @@ def test_an_unknown_vocoder_is_a_config_error():
 
 
 def test_paired_segments_hold_the_same_stretch_at_both_rates(tmp_path):
-    manifest = tmp_path / "train.jsonl"
-    manifest.write_text(json.dumps({"id": "p", "audio": str(EXAMPLE_PROMPT)}) + "\n")
+    manifest = one_item_manifest(tmp_path)
     cfg = AudioDataConfig(min_peak=0.5, max_peak=0.5)
     dataset = PairedSegments(str(manifest), 24000, 480 * 25, cfg, quiet=True)
     torch.manual_seed(3)
@@ -80,17 +100,8 @@ def test_paired_segments_hold_the_same_stretch_at_both_rates(tmp_path):
 
 @pytest.mark.slow
 def test_a_short_training_run_exports_a_codec_that_decodes_at_24_khz(tmp_path, tiny_hifigan):
-    manifest = tmp_path / "train.jsonl"
-    manifest.write_text(json.dumps({"id": "p", "audio": str(EXAMPLE_PROMPT)}) + "\n")
-    config = tmp_path / "mel.json"
-    config.write_text(json.dumps({
-        "model": {"encoder": {"kind": "mel", "mel_bins": 20, "mel_dim": 16, "mel_layers": 1},
-                  "decoder": {"vocos_dim": 32, "vocos_intermediate_dim": 64,
-                                                         "vocos_num_layers": 1, "vocoder": "hifigan"}},
-        "data": {"segment_seconds": 0.4, "batch_size": 2},
-        "run": {"exp_dir": str(tmp_path / "exp"), "max_steps": 6, "log_every": 3, "save_every": 3,
-                "mixed_precision": "no"},
-    }))
+    manifest = one_item_manifest(tmp_path)
+    config = tiny_mel_run_config(tmp_path, {"max_steps": 6, "log_every": 3, "save_every": 3})
     assert acoustic_main(["--config", str(config), "--quiet", "--set", f"data.train_manifest={manifest}"]) == 0
     log = [json.loads(line) for line in (tmp_path / "exp" / "log.jsonl").read_text().splitlines()]
     assert "gen/mel" in log[-1] and "disc/loss" not in log[-1]  # regression only, no GAN
@@ -123,3 +134,41 @@ def test_a_short_training_run_exports_a_codec_that_decodes_at_24_khz(tmp_path, t
     encoder_before, encoder_after = (read_state_dict(official_file(folder, "codec_encoder"))
                                      for folder in (milestone, tuned / "export"))
     assert all(torch.equal(encoder_before[k], encoder_after[k]) for k in encoder_before)
+
+
+@pytest.mark.slow
+def test_the_decoder_learns_against_a_mel_adversary_and_resumes_with_it(tmp_path, tiny_hifigan):
+    manifest = one_item_manifest(tmp_path)
+    config = tiny_mel_run_config(tmp_path, {"max_steps": 4, "log_every": 1, "save_every": 2, "ema_decay": 0},
+                                 decoder_only={"enabled": True, "layers": 4},
+                                 mel_adversary={"weight": 1.0, "channels": 8}, adversarial_start_step=1)
+    train = ["--config", str(config), "--quiet", "--set", f"data.train_manifest={manifest}"]
+    assert acoustic_main(train) == 0
+    log = [json.loads(line) for line in (tmp_path / "exp" / "log.jsonl").read_text().splitlines()]
+    # The first step is the regression alone; from adversarial_start_step the adversary trains beside it.
+    assert [row["step"] for row in log] == [1, 2, 3, 4]
+    assert "disc/loss" not in log[0] and all("disc/loss" in row and "gen/feature_matching" in row for row in log[1:])
+    checkpoint = sorted((tmp_path / "exp" / "checkpoints").iterdir())[-1]
+    assert len(list(checkpoint.glob("model*.safetensors"))) == 2  # the codec and its adversary
+    # A longer run resumes from the checkpoint, the adversary included.
+    assert acoustic_main([*train, "--set", "run.max_steps=6"]) == 0
+    log = [json.loads(line) for line in (tmp_path / "exp" / "log.jsonl").read_text().splitlines()]
+    assert [row["step"] for row in log] == [1, 2, 3, 4, 5, 6] and "disc/loss" in log[-1]
+
+
+@pytest.mark.parametrize("setting, message", [
+    ("mel_adversary.weight=-1", "must be 0 or more"),
+    ("mel_adversary.channels=4096", "channels must be between 1 and 512"),
+])
+def test_a_bad_mel_adversary_is_one_line(tmp_path, capsys, setting, message):
+    manifest = one_item_manifest(tmp_path)
+    assert acoustic_main(["--quiet", "--set", f"data.train_manifest={manifest}", "--set", "model.decoder.vocoder=hifigan",
+                          "--set", f"run.exp_dir={tmp_path / 'exp'}", "--set", setting]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_a_mel_adversary_needs_the_mel_route(tmp_path, capsys):
+    manifest = one_item_manifest(tmp_path)
+    assert acoustic_main(["--quiet", "--set", f"data.train_manifest={manifest}", "--set", "mel_adversary.weight=1",
+                          "--set", f"run.exp_dir={tmp_path / 'exp'}"]) == 2
+    assert "judges the \"hifigan\" route's mel" in capsys.readouterr().err

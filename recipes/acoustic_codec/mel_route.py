@@ -64,7 +64,10 @@ class MelRegressionLoss(torch.nn.Module):
         super().__init__()
         self.mel = HifiganMel(cfg or HifiganConfig())
 
+    @torch.no_grad()
+    def target(self, wav_22k: torch.Tensor) -> torch.Tensor:
+        """(B, M * 256) -> the true log mel (B, 80, M)."""
+        return self.mel(wav_22k)
+
     def forward(self, predicted: torch.Tensor, wav_22k: torch.Tensor) -> torch.Tensor:
-        with torch.no_grad():
-            target = self.mel(wav_22k)
-        return F.l1_loss(predicted.float(), target)
+        return F.l1_loss(predicted.float(), self.target(wav_22k))

@@ -26,6 +26,7 @@ from maskvox.codecs.gan import (
     CodecDiscriminator,
     DiscriminatorConfig,
     GanLossConfig,
+    MelDiscriminator,
     MultiScaleMelLoss,
     discriminator_loss,
     feature_matching_loss,
@@ -62,6 +63,16 @@ class DecoderOnlyConfig:
 
 
 @dataclass
+class MelAdversaryConfig:
+    """The "hifigan" route's adversary (MelDiscriminator), which judges the decoder's log mel
+    against the recording's. Weight 0: off, the decoder learns by L1 regression alone."""
+
+    weight: float = 0.0  # least-squares adversarial loss, beside loss.mel_weight x the mel L1
+    feature_matching_weight: float = 2.0
+    channels: int = 32
+
+
+@dataclass
 class AcousticCodecTrainConfig:
     model: AcousticCodecConfig = field(default_factory=AcousticCodecConfig)
     discriminator: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)
@@ -77,6 +88,7 @@ class AcousticCodecTrainConfig:
     # Train the decoder alone (the "hifigan" route only): the encoder and quantizer are frozen,
     # so the acoustic ids, and everything S2A learned from them, stay valid.
     decoder_only: DecoderOnlyConfig = field(default_factory=DecoderOnlyConfig)
+    mel_adversary: MelAdversaryConfig = field(default_factory=MelAdversaryConfig)
 
 
 class CodecGenerator(nn.Module):
@@ -126,6 +138,13 @@ def train(cfg: AcousticCodecTrainConfig) -> TrainingRun:
         raise UserError("decoder_only trains the \"hifigan\" route's decoder: set model.decoder.vocoder hifigan")
     if cfg.decoder_only.gta.s2a and not cfg.decoder_only.enabled:
         raise UserError("decoder_only.gta trains the decoder alone: set decoder_only.enabled true")
+    if cfg.mel_adversary.weight < 0 or cfg.mel_adversary.feature_matching_weight < 0:
+        raise UserError("mel_adversary.weight and feature_matching_weight must be 0 or more")
+    if cfg.mel_adversary.weight > 0 and (cfg.model.decoder.vocoder != "hifigan" or cfg.decoder_only.gta.s2a):
+        raise UserError("mel_adversary judges the \"hifigan\" route's mel, without gta: set model.decoder.vocoder "
+                        "hifigan and no decoder_only.gta.s2a")
+    if not 1 <= cfg.mel_adversary.channels <= 512:
+        raise UserError(f"mel_adversary.channels must be between 1 and 512, got {cfg.mel_adversary.channels}")
     sample_rate = cfg.model.sample_rate
     hop = math.prod(cfg.model.encoder.up_ratios)
     segment = max(hop, round(cfg.data.segment_seconds * sample_rate / hop) * hop)
@@ -215,8 +234,10 @@ def exporter(cfg: AcousticCodecTrainConfig, run: TrainingRun, generator: CodecGe
 
 
 def train_mel_route(cfg: AcousticCodecTrainConfig, run: TrainingRun, loader) -> TrainingRun:
-    """The "hifigan" route: log-mel L1 (x mel_weight) + the quantizers' losses; no GAN.
-    With `decoder_only`, the mel L1 alone trains the decoder over the frozen encoder and quantizer."""
+    """The "hifigan" route: log-mel L1 (x mel_weight) + the quantizers' losses; with
+    `mel_adversary.weight` > 0, from `adversarial_start_step`, a least-squares adversary on the
+    mel and feature matching too. With `decoder_only`, the decoder alone learns over the frozen
+    encoder and quantizer."""
     generator = new_generator(cfg, run)
     mel_loss = MelRegressionLoss().to(run.device)
     frozen_layers = cfg.decoder_only.layers if cfg.decoder_only.enabled else None
@@ -224,6 +245,7 @@ def train_mel_route(cfg: AcousticCodecTrainConfig, run: TrainingRun, loader) -> 
     optimizer = torch.optim.AdamW(trained, lr=cfg.optim.lr, betas=tuple(cfg.optim.betas))
     scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, cfg.optim.lr_decay)
     generator, optimizer, loader, scheduler = run.prepare(generator, optimizer, loader, scheduler)
+    adversary = MelAdversary(cfg, run) if cfg.mel_adversary.weight > 0 else None
     run.track_ema(generator)
     run.resume()
     export = exporter(cfg, run, generator)
@@ -233,14 +255,20 @@ def train_mel_route(cfg: AcousticCodecTrainConfig, run: TrainingRun, loader) -> 
         # Eval mode keeps the codebooks still (no dead-code moves) and honours `layers`.
         run.accelerator.unwrap_model(generator).codec.encoder.eval()
         run.accelerator.unwrap_model(generator).codec.decoder.quantizer.eval()
-    for _ in run.steps():
+    for step in run.steps():
         wav, wav_22k = next(batches)
         with run.accelerator.autocast():
             mel, vq = generator(wav, frozen_layers)
-            losses = {"gen/mel": mel_loss(mel, wav_22k)}
+            true_mel = mel_loss.target(wav_22k)
+            losses = {"gen/mel": torch.nn.functional.l1_loss(mel.float(), true_mel)}
             if frozen_layers is None:
                 losses["gen/vq"] = vq.commitment_loss.sum() + vq.codebook_loss.sum()
         total = cfg.loss.mel_weight * losses["gen/mel"] + cfg.loss.vq_weight * losses.get("gen/vq", 0.0)
+        if adversary is not None and step >= cfg.adversarial_start_step:
+            adversarial = adversary.step(mel.float(), true_mel)
+            losses.update(adversarial)
+            total = total + (cfg.mel_adversary.weight * adversarial["gen/adversarial"]
+                             + cfg.mel_adversary.feature_matching_weight * adversarial["gen/feature_matching"])
         grad_norm = run.backward(total, optimizer, trained, cfg.optim.grad_clip)
         scheduler.step()
         run.update_ema(generator)
@@ -248,6 +276,30 @@ def train_mel_route(cfg: AcousticCodecTrainConfig, run: TrainingRun, loader) -> 
         run.maybe_save(export)
     run.finish(export)
     return run
+
+
+class MelAdversary:
+    """The mel route's discriminator, its optimizer and one training step of it."""
+
+    def __init__(self, cfg: AcousticCodecTrainConfig, run: TrainingRun):
+        self.run, self.clip = run, cfg.optim.disc_grad_clip
+        discriminator = MelDiscriminator(cfg.mel_adversary.channels)
+        optimizer = torch.optim.AdamW(discriminator.parameters(), lr=cfg.optim.disc_lr, betas=tuple(cfg.optim.betas))
+        scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, cfg.optim.lr_decay)
+        self.discriminator, self.optimizer, self.scheduler = run.prepare(discriminator, optimizer, scheduler)
+        self.discriminator.train()
+
+    def step(self, mel: torch.Tensor, true_mel: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Train the discriminator on (B, 80, M) predicted and true log mels; the generator's
+        adversarial and feature-matching losses for `mel` (with gradients to the decoder)."""
+        d_loss = discriminator_loss(self.discriminator(true_mel), self.discriminator(mel.detach()))
+        self.run.backward(d_loss, self.optimizer, self.discriminator.parameters(), self.clip)
+        self.scheduler.step()
+        fake = self.discriminator(mel)
+        with torch.no_grad():
+            real = self.discriminator(true_mel)
+        return {"disc/loss": d_loss.detach(), "gen/adversarial": generator_adversarial_loss(fake),
+                "gen/feature_matching": feature_matching_loss(real, fake)}
 
 
 def main(argv: list[str] | None = None) -> int:

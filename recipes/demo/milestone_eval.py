@@ -81,7 +81,10 @@ def snapshot(model: Path, folder: Path, takes: list[str] = ()) -> None:
                             f"{', '.join(TAKEN_SECTIONS)}, vocoder, with that module's weights in the folder")
         shutil.copyfile(Path(source) / OFFICIAL_FILES[name], partial / OFFICIAL_FILES[name])
         section = TAKEN_SECTIONS[name]
-        setattr(cfg, section, getattr(load_model_config(source), section))
+        taken = getattr(load_model_config(source), section)
+        if name == "codec_decoder":  # a decoder's export names no vocoder: the model's own decodes it
+            taken.decoder.vocoder_folder = cfg.acoustic_codec.decoder.vocoder_folder
+        setattr(cfg, section, taken)
     save_config(cfg, partial / "config.json")
     partial.rename(folder)
 

@@ -14,6 +14,7 @@
 #   1  codec     acoustic codec, HiFi-GAN mel route (frozen)  -> exp/demo3/model/acoustic_codec
 #   1a decoder   the codec's decoder alone, on S2A's latents   -> exp/demo3/acoustic_decoder_gta/export
 #   1b vocoder   HiFi-GAN V2 sizes distilled from V1            -> exp/demo3/vocoder_v2_anneal/export
+#   1c decoder   the codec's decoder alone, against a mel adversary -> exp/demo3/acoustic_decoder_gan/export
 #   2  duration  phone shards + duration predictor            -> exp/demo3/model/duration_model
 #   3  semantic  k-means codec over Whisper base block 4       -> exp/demo3/model/semantic_codec
 #   4a aligner   CTC phone head over the same features        -> exp/demo3/model/aligner
@@ -33,8 +34,11 @@ tokens=${TOKENS:-data/tokens_demo3}
 python=${PYTHON:-python}
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
 
-# Stages 0a, 1a, 1b and 4a (added after the others were numbered) run after 0, 1 and 4: order by ten times the number.
-order() { case "$1" in *a) echo $(( ${1%a} * 10 + 5 )) ;; *b) echo $(( ${1%b} * 10 + 7 )) ;; *) echo $(( $1 * 10 )) ;; esac; }
+# Stages 0a, 1a-1c and 4a (added after the others were numbered) run after 0, 1 and 4: order by ten times the number.
+order() {
+  case "$1" in *a) echo $(( ${1%a} * 10 + 5 )) ;; *b) echo $(( ${1%b} * 10 + 7 )) ;; *c) echo $(( ${1%c} * 10 + 8 )) ;;
+    *) echo $(( $1 * 10 )) ;; esac
+}
 stage() { [ "$(order "$1")" -ge "$(order "$first")" ] && [ "$(order "$1")" -le "$(order "$last")" ]; }
 say() { echo "== stage $*" >&2; }
 # The committed milestone of a model, or nothing (a run with checkpoints resumes from them instead).
@@ -77,6 +81,12 @@ if stage 1b; then say "1b: a smaller vocoder distilled from HiFi-GAN V1"
   # The annealing phase (lr 5e-5) from the milestone; demo_v2.yaml was the run before it.
   $python -m recipes.vocoder.distill --config recipes/vocoder/configs/demo_v2_anneal.yaml \
     --set init_from="$(milestone vocoder_v2)"
+fi
+if stage 1c; then say "1c: the codec's decoder against a mel adversary"
+  # Encoder and quantizer frozen at the milestone, as in 1a; the export is a candidate, scored
+  # (recipes/acoustic_codec/voice_loss.py, then the clones) before it replaces the decoder.
+  $python -m recipes.acoustic_codec.train --config recipes/acoustic_codec/configs/demo_decoder_gan.yaml \
+    --set data.train_manifest="$corpus/train.jsonl" --set init_from="$(milestone acoustic_codec)"
 fi
 if stage 2; then say "2: duration"
   for split in train heldout; do
