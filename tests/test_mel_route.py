@@ -37,7 +37,8 @@ def tiny_mel_run_config(tmp_path, run: dict, **sections) -> Path:
     config = tmp_path / "mel.json"
     config.write_text(json.dumps({
         "model": {"encoder": {"kind": "mel", "mel_bins": 20, "mel_dim": 16, "mel_layers": 1},
-                  "decoder": {"vocos_dim": 32, "vocos_intermediate_dim": 64, "vocos_num_layers": 1, "vocoder": "hifigan"}},
+                  "decoder": {"vocos_dim": 32, "vocos_intermediate_dim": 64, "vocos_num_layers": 1,
+                              "vocoder": "hifigan"}},
         "data": {"segment_seconds": 0.4, "batch_size": 2},
         "run": {"exp_dir": str(tmp_path / "exp"), "mixed_precision": "no", **run},
         **sections,
@@ -162,8 +163,9 @@ def test_the_decoder_learns_against_a_mel_adversary_and_resumes_with_it(tmp_path
 ])
 def test_a_bad_mel_adversary_is_one_line(tmp_path, capsys, setting, message):
     manifest = one_item_manifest(tmp_path)
-    assert acoustic_main(["--quiet", "--set", f"data.train_manifest={manifest}", "--set", "model.decoder.vocoder=hifigan",
-                          "--set", f"run.exp_dir={tmp_path / 'exp'}", "--set", setting]) == 2
+    assert acoustic_main(["--quiet", "--set", f"data.train_manifest={manifest}", "--set",
+                          "model.decoder.vocoder=hifigan", "--set", f"run.exp_dir={tmp_path / 'exp'}",
+                          "--set", setting]) == 2
     assert message in capsys.readouterr().err
 
 

@@ -40,21 +40,22 @@ def layers_route(n: int) -> str:
     return "1 layer" if n == 1 else f"{n} layers"
 
 
-def true_mel(codec: AcousticCodec, wav: torch.Tensor) -> torch.Tensor:
+def true_mel(codec: AcousticCodec, mel_of: HifiganMel, wav: torch.Tensor) -> torch.Tensor:
     """(1, N) waveform at 24 kHz, N a whole number of codec frames -> (1, 80, M) HiFi-GAN log
-    mel, M = the mel frames the codec's decoder writes for those frames."""
-    mel = HifiganMel(HifiganConfig())(torch.from_numpy(resample(wav[0].numpy(), ACOUSTIC_RATE, VOCODER_RATE))[None])
+    mel (`mel_of`'s), M = the mel frames the codec's decoder writes for those frames."""
+    mel = mel_of(torch.from_numpy(resample(wav[0].numpy(), ACOUSTIC_RATE, VOCODER_RATE))[None])
     frames = mel_frames(wav.shape[-1] // codec.hop_length, codec.hop_length)
     return torch.nn.functional.pad(mel, (0, max(0, frames - mel.shape[-1])), mode="replicate")[..., :frames]
 
 
 @torch.no_grad()
-def voice_routes(codec: AcousticCodec, wav: np.ndarray, layers: list[int]) -> dict[str, tuple[torch.Tensor, ...]]:
+def voice_routes(codec: AcousticCodec, mel_of: HifiganMel, wav: np.ndarray,
+                 layers: list[int]) -> dict[str, tuple[torch.Tensor, ...]]:
     """(N,) waveform at 24 kHz -> {route: (log mel (1, 80, M), waveform (1, N'))} for the true
     mel and for the decoder's mel from each number of layers."""
     padded = codec.pad_to_frames(torch.from_numpy(wav)[None])
     latents = codec.encoder(padded[:, None, :])
-    mels = {TRUE_MEL: true_mel(codec, padded)}
+    mels = {TRUE_MEL: true_mel(codec, mel_of, padded)}
     for n in layers:
         mels[layers_route(n)] = codec.decoder(codec.decoder.quantize(latents, n_quantizers=n).quantized)
     return {route: (mel, codec.vocoder(mel, padded.shape[-1])) for route, mel in mels.items()}
@@ -76,12 +77,13 @@ def measure(model: str, manifest: str, speakers: list[str] | None, per_speaker: 
     if not items:
         raise UserError(f"no utterances of {manifest} to score (check --speakers and --per-speaker)")
     speaker = get_speaker_backend("resemblyzer").load("cpu", None)
+    mel_of = HifiganMel(HifiganConfig())  # its filterbank made once, not per utterance
     rows = []
     for item in tqdm(items, desc="voice routes", disable=quiet):
         wav = load_audio(item.audio, ACOUSTIC_RATE)
         wav = wav / max(float(np.abs(wav).max()), 1e-5) * 0.9  # as recipes.acoustic_codec.evaluate codes it
         recording = speaker.embed(resample(wav, ACOUSTIC_RATE, 16000))
-        routes = voice_routes(codec, wav, layers)
+        routes = voice_routes(codec, mel_of, wav, layers)
         reference_mel = routes[TRUE_MEL][0]
         row = {"id": item.id, "speaker": item.speaker}
         for route, (mel, out) in routes.items():

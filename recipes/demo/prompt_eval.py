@@ -11,7 +11,8 @@ resemblyzer) then scores the clones of each prompt: WER against the sentence and
 the prompt. Prompts come in pairs of `--prompt` and `--prompt-text`, repeated in order; each
 gets its own folder and row, and a last row gives the mean over prompts. Beside the plain mean,
 each utterance's WER capped at 100 %: one clone that Whisper hears as a repetition loop (7x its
-words) otherwise moves a 20-clone mean by 30 points. Wavs already written are kept, so a stopped run resumes, and
+words) otherwise moves a 20-clone mean by 30 points. Wavs already written are kept, so a
+stopped run resumes, and
 `results.json` gathers the figures.
 """
 
@@ -68,8 +69,9 @@ def evaluate(args) -> dict:
         rows.append({"prompt": prompt, "clones": len(sentences), "wer_mean_per_utterance": summary["wer_mean_per_utterance"],
                      "wer_capped_mean": capped_wer(folder / "eval" / "items.jsonl", "wer"),
                      "wer_pooled": summary["wer_pooled"], "similarity_mean": summary["similarity_mean"]})
-    results = {"prompts": rows, "mean_of_prompts": mean_of_prompts(rows), "setup": {"model": args.model, "sentences": args.sentences, "preset": args.preset,
-                                          "seed": args.seed, "asr": args.asr, "language": args.language}}
+    setup = {"model": args.model, "sentences": args.sentences, "preset": args.preset, "seed": args.seed,
+             "asr": args.asr, "language": args.language}
+    results = {"prompts": rows, "mean_of_prompts": mean_of_prompts(rows), "setup": setup}
     write_json(out / "results.json", results)
     print(format_table(rows, results["mean_of_prompts"]))
     return results
@@ -88,11 +90,11 @@ def format_table(rows: list[dict], mean: dict) -> str:
     def percent(value: float | None) -> str:
         return "–" if value is None else f"{100 * value:.1f} %"
 
-    lines = ["| prompt | clones | WER (mean per utt.) | WER, each capped at 100 % | WER (pooled) | similarity to prompt |",
-             "|---|---|---|---|---|---|"]
+    lines = ["| prompt | clones | WER (mean per utt.) | WER, each capped at 100 % | WER (pooled) | "
+             "similarity to prompt |", "|---|---|---|---|---|---|"]
     for name, clones, row in [*((row["prompt"], row["clones"], row) for row in rows), ("mean of prompts", "", mean)]:
-        lines.append(f"| {name} | {clones} | {percent(row['wer_mean_per_utterance'])} | {percent(row['wer_capped_mean'])} | "
-                     f"{percent(row['wer_pooled'])} | {row['similarity_mean']:.3f} |")
+        wers = " | ".join(percent(row[key]) for key in ("wer_mean_per_utterance", "wer_capped_mean", "wer_pooled"))
+        lines.append(f"| {name} | {clones} | {wers} | {row['similarity_mean']:.3f} |")
     return "\n".join(lines)
 
 
