@@ -213,8 +213,9 @@ class AlignerConfig:
 
 @dataclass
 class SamplingChanges:
-    """Temperatures, guidance and T2S drafts put over a preset's (None: the preset's own)."""
+    """T2S steps, temperatures, guidance and T2S drafts put over a preset's (None: the preset's own)."""
 
+    t2s_steps: int | None = None
     t2s_temperature: float | None = None
     s2a_temperature: float | None = None
     t2s_cfg: float | None = None  # classifier-free guidance scale
@@ -236,6 +237,8 @@ class SamplingDefaults(SamplingChanges):
     # The most T2S steps the model gains from: a named preset asking more is cut to it (the
     # demo's T2S is as well understood at 12 as at 25, in half the time).
     t2s_steps_max: int | None = None
+    # Put over the `default` preset alone, after the settings above.
+    default: SamplingChanges | None = None
     # Put over the `fast` preset alone, after the settings above (the demo's fast T2S is as well
     # understood without guidance, which saves a quarter of its time).
     fast: SamplingChanges | None = None
@@ -245,10 +248,11 @@ class SamplingDefaults(SamplingChanges):
     def changes(self, preset: str, t2s_steps: int) -> dict[str, float | int]:
         """What this puts over the named preset `preset`, whose T2S takes `t2s_steps` steps."""
         changes = self.given()
-        own = {"fast": self.fast, "high": self.high}.get(preset)
+        own = {"default": self.default, "fast": self.fast, "high": self.high}.get(preset)
         if own is not None:
             changes.update(own.given())
-        if self.t2s_steps_max is not None and t2s_steps > self.t2s_steps_max:
+        steps = changes.get("t2s_steps", t2s_steps)
+        if self.t2s_steps_max is not None and steps > self.t2s_steps_max:
             changes["t2s_steps"] = self.t2s_steps_max
         return changes
 

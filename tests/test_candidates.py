@@ -2,6 +2,7 @@
 of a draft, the draft kept, draft 0 being the plain clone, and models that cannot do it."""
 
 import dataclasses
+import json
 
 import numpy as np
 import pytest
@@ -122,3 +123,53 @@ def test_a_model_without_an_aligner_or_k_means_codes_refuses_drafts_before_loadi
     for bad in (0, 9, 2.5, True):
         with pytest.raises(ConfigError, match="t2s_candidates must be a whole number from 1 to 8"):
             InferencePreset(t2s_candidates=bad)
+
+
+def test_the_draft_study_picks_each_scorer_s_best_and_whisper_s_as_the_ceiling():
+    from recipes.demo.draft_study import picks
+
+    # Two sentences, three drafts each: ctc_ids likes draft 2, t2s_pll draft 1, the others draft 0.
+    def scores(ids_best, pll_best):
+        return [{"ctc_ids": float(k == ids_best), "ctc_audio": 0.0, "t2s_pll": float(k == pll_best), "ctc_sum": 0.0}
+                for k in range(3)]
+    heard = [[{"wer": 0.5, "similarity": 0.6}, {"wer": 3.0, "similarity": 0.5}, {"wer": 0.1, "similarity": 0.7}]] * 2
+    figures = picks([scores(2, 1), scores(2, 1)], heard, 3)
+    assert figures["plain"]["wer_capped"] == 0.5 and figures["ctc_ids"]["wer_capped"] == 0.1
+    assert figures["t2s_pll"]["wer_capped"] == 1.0  # a loop (3x the words) counts as 100 %
+    assert figures["ctc_sum"]["wer_capped"] == 0.5  # ties keep the earliest draft
+    assert figures["oracle"] == {"wer_capped": 0.1, "similarity": 0.7}
+    assert picks([scores(2, 1), scores(2, 1)], heard, 2)["ctc_ids"]["wer_capped"] == 0.5  # draft 2 not among 2
+
+
+@pytest.mark.slow
+def test_the_draft_study_makes_every_draft_whole_scores_it_and_resumes(kmeans_model, tmp_path, monkeypatch, capsys):
+    from recipes.demo import draft_study
+
+    def fake_eval(meta, out, wav_dir, asr, language):  # maskvox eval (Whisper) is tested on its own
+        ids = [line.split("|")[0] for line in meta.read_text().splitlines()]
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "items.jsonl").write_text("".join(json.dumps({"id": i, "wer": 0.1 * n, "similarity": 0.5})
+                                                 + "\n" for n, i in enumerate(ids)))
+        return {}
+
+    made = []
+    make = draft_study.make_drafts
+    monkeypatch.setattr(draft_study, "run_maskvox_eval", fake_eval)
+    monkeypatch.setattr(draft_study, "make_drafts", lambda *args: made.append(args[3]) or make(*args))
+    sentences = tmp_path / "sentences.txt"
+    sentences.write_text("Hello there.\nGood day.\n")
+    args = ["--model", str(kmeans_model), "--sentences", str(sentences), "--out", str(tmp_path / "out"),
+            "--prompt", str(EXAMPLE_PROMPT), "--prompt-text", EXAMPLE_PROMPT_TEXT.read_text().strip(),
+            "--drafts", "2", "--asr", "whisper-base", "--quiet"]
+    assert draft_study.main(args) == 0
+    wavs = sorted(p.name for p in (tmp_path / "out" / "prompt0" / "wavs").glob("*.wav"))
+    assert wavs == ["s000_d0.wav", "s000_d1.wav", "s001_d0.wav", "s001_d1.wav"] and made == ["Hello there.", "Good day."]
+    lines = (tmp_path / "out" / "prompt0" / "scores.jsonl").read_text().splitlines()
+    scores = [json.loads(line)["scores"] for line in lines]
+    assert all(set(s) == set(draft_study.SCORERS) and s["t2s_pll"] < 0 for draft in scores for s in draft)
+    results = json.loads((tmp_path / "out" / "results.json").read_text())
+    oracle = [row["oracle"]["wer_capped"] for row in results["per_prompt"]["2"]]
+    assert oracle == [pytest.approx(0.1)]  # draft 0 of each sentence: 0.0 and 0.2
+    assert "| 2 | oracle |" in capsys.readouterr().out
+    assert draft_study.main(args) == 0 and len(made) == 2  # a second run makes nothing again
+    assert draft_study.main(args[:-5] + ["--drafts", "17", "--quiet"]) == 2

@@ -124,6 +124,11 @@ def test_a_model_folder_s_sampling_settings_go_over_the_named_presets_only(tmp_p
     own = SamplingDefaults(t2s_steps_max=12, high=SamplingChanges(t2s_candidates=4))
     assert own.changes("high", 50) == {"t2s_steps": 12, "t2s_candidates": 4} and own.changes("default", 25) == {
         "t2s_steps": 12}
+    # `default` alone: fewer steps and several drafts (the cap still holds over a step count set here).
+    own = SamplingDefaults(t2s_steps_max=12, default=SamplingChanges(t2s_steps=8, t2s_cfg=0.0, t2s_candidates=3),
+                           high=SamplingChanges(t2s_steps=40))
+    assert own.changes("default", 25) == {"t2s_steps": 8, "t2s_cfg": 0.0, "t2s_candidates": 3}
+    assert own.changes("fast", 8) == {} and own.changes("high", 50) == {"t2s_steps": 12}
     file = tmp_path / "mine.yaml"
     file.write_text("t2s_steps: 4\n")
     assert Synthesizer.from_pretrained(folder, preset=str(file), device="cpu").preset.t2s_temperature == 0.9
