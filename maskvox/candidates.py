@@ -52,11 +52,18 @@ def phone_score(aligner, semantic_codec, ids: torch.Tensor, target_phones: list[
     spoken = [int(p) for p in target_phones if int(p) not in silent]
     if not spoken or len(ids) < len(spoken):
         return float("-inf")
-    features = semantic_codec.decode_ids(ids[None].long())[0].float()
+    return ctc_per_phone(aligner, semantic_codec.decode_ids(ids[None].long())[0].float(), spoken)
+
+
+def ctc_per_phone(aligner, features: torch.Tensor, phones: list[int]) -> float:
+    """The aligner's CTC log-likelihood of `phones` over (T, D) semantic features, per phone;
+    -inf when the frames cannot hold the phones."""
+    if not phones or len(features) < len(phones):
+        return float("-inf")
     log_probs = torch.from_numpy(aligner.log_probs(features)).float()
-    nll = F.ctc_loss(log_probs[:, None], torch.tensor([spoken]), torch.tensor([len(log_probs)]),
-                     torch.tensor([len(spoken)]), blank=aligner.blank, reduction="sum", zero_infinity=False)
-    return -float(nll) / len(spoken)
+    nll = F.ctc_loss(log_probs[:, None], torch.tensor([phones]), torch.tensor([len(log_probs)]),
+                     torch.tensor([len(phones)]), blank=aligner.blank, reduction="sum", zero_infinity=False)
+    return -float(nll) / len(phones)
 
 
 def best_drafts(drafts: list[torch.Tensor], count: int, aligner, semantic_codec,

@@ -19,7 +19,7 @@ with every scorer the model can compute without the judge:
 - `ctc_sum`: `ctc_ids` + `ctc_audio`.
 
 Then `maskvox eval` (Whisper base, resemblyzer) hears every draft, and the table gives, for the
-first N drafts (N = 1, 2, 4, ... `--drafts`), the WER (each clone's capped at 100 %) and
+first N drafts (N = 1, 2, 3, 4, 8, 16 up to `--drafts`), the WER (each clone's capped at 100 %) and
 similarity of each scorer's pick, with Whisper's own pick (the ceiling; the judge, so not a
 scorer). Resumable: drafts already written and scored are kept.
 """
@@ -55,19 +55,6 @@ def torch_no_grad(function):
     return run
 
 
-def ctc_per_phone(aligner, features, phones: list[int]) -> float:
-    """The aligner's CTC log-likelihood of `phones` over (T, D) semantic features, per phone."""
-    import torch
-    import torch.nn.functional as F
-
-    if not phones or len(features) < len(phones):
-        return float("-inf")
-    log_probs = torch.from_numpy(aligner.log_probs(features)).float()
-    nll = F.ctc_loss(log_probs[:, None], torch.tensor([phones]), torch.tensor([len(log_probs)]),
-                     torch.tensor([len(phones)]), blank=aligner.blank, reduction="sum")
-    return -float(nll) / len(phones)
-
-
 @torch_no_grad
 def t2s_pll(synth, phones, prompt_semantic, ids, plan, seed: int) -> float:
     """T2S's mean log-probability of (T,) `ids` at masked frames (half of them, `PLL_MASKS` masks
@@ -96,7 +83,7 @@ def make_drafts(synth, prompt: str, prompt_text: str, sentence: str, language: s
     """`drafts` whole clones of one sentence (one piece) and their scores."""
     from maskvox.aligner.frames import phone_roles
     from maskvox.audio import resample
-    from maskvox.candidates import draft_generators
+    from maskvox.candidates import ctc_per_phone, draft_generators
     from maskvox.pipeline import frame_plans
     from maskvox.request import CloneRequest
 
