@@ -37,7 +37,7 @@ from maskvox.fileio import check_writable_folder, write_json, write_text
 
 from ..common.cli import exit_status
 from .evaluate import run_maskvox_eval
-from .prompt_eval import read_sentences
+from .prompt_eval import add_prompt_arguments, check_prompts, read_sentences
 
 MAX_DRAFTS = 16
 PLL_MASKS = 4
@@ -45,17 +45,6 @@ PLL_MASK_RATIO = 0.5
 SCORERS = ("ctc_ids", "ctc_audio", "t2s_pll", "ctc_sum")
 
 
-def torch_no_grad(function):
-    """torch.no_grad() as a decorator, torch imported when the function runs."""
-    def run(*args, **kwargs):
-        import torch
-
-        with torch.no_grad():
-            return function(*args, **kwargs)
-    return run
-
-
-@torch_no_grad
 def t2s_pll(synth, phones, prompt_semantic, ids, plan, seed: int) -> float:
     """T2S's mean log-probability of (T,) `ids` at masked frames (half of them, `PLL_MASKS` masks
     drawn from `seed`), without guidance: the pseudo-log-likelihood of masked models."""
@@ -71,7 +60,8 @@ def t2s_pll(synth, phones, prompt_semantic, ids, plan, seed: int) -> float:
     total, count = 0.0, 0
     for _ in range(PLL_MASKS):
         mask = (torch.rand(len(ids), generator=generator) < PLL_MASK_RATIO)[None]
-        log_probs = predict(ids[None], mask, t).float().log_softmax(-1)[0]
+        with torch.no_grad():
+            log_probs = predict(ids[None], mask, t).float().log_softmax(-1)[0]
         chosen = log_probs.gather(-1, ids[:, None])[:, 0]
         total += float(chosen[mask[0]].sum())
         count += int(mask.sum())
@@ -171,13 +161,9 @@ def picks(scores: list[list[dict]], heard: list[list[dict]], count: int) -> dict
 
 
 def study(args) -> dict:
-    if len(args.prompt) != len(args.prompt_text):
-        raise UserError(f"{len(args.prompt)} --prompt but {len(args.prompt_text)} --prompt-text: give them in pairs")
+    check_prompts(args)
     if not 1 <= args.drafts <= MAX_DRAFTS:
         raise UserError(f"--drafts must be 1 to {MAX_DRAFTS}, got {args.drafts}")
-    for prompt in args.prompt:
-        if not Path(prompt).is_file():
-            raise UserError(f"prompt {prompt} not found")
     sentences = read_sentences(args.sentences)
     out = Path(args.out)
     check_writable_folder(out, "--out")
@@ -223,9 +209,7 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", required=True, help="model folder with an aligner and a k-means semantic codec")
-    parser.add_argument("--prompt", action="append", required=True, help="prompt wav (repeatable, with --prompt-text)")
-    parser.add_argument("--prompt-text", action="append", required=True, help="the prompt's transcript")
-    parser.add_argument("--sentences", required=True, help="text file, one sentence a line")
+    add_prompt_arguments(parser)
     parser.add_argument("--language", default="en")
     parser.add_argument("--drafts", type=int, default=8, help=f"drafts of each clone (1 to {MAX_DRAFTS})")
     parser.add_argument("--out", required=True)

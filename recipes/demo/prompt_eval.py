@@ -45,12 +45,24 @@ def read_sentences(path: str) -> list[str]:
     return sentences
 
 
-def evaluate(args) -> dict:
+def add_prompt_arguments(parser: argparse.ArgumentParser) -> None:
+    """--prompt / --prompt-text pairs and --sentences (`check_prompts` reads them)."""
+    parser.add_argument("--prompt", action="append", required=True, help="prompt wav (repeatable, with --prompt-text)")
+    parser.add_argument("--prompt-text", action="append", required=True, help="the prompt's transcript")
+    parser.add_argument("--sentences", required=True, help="text file, one sentence a line")
+
+
+def check_prompts(args) -> None:
+    """Prompts given in pairs with their transcripts, each wav there."""
     if len(args.prompt) != len(args.prompt_text):
         raise UserError(f"{len(args.prompt)} --prompt but {len(args.prompt_text)} --prompt-text: give them in pairs")
     for prompt in args.prompt:
         if not Path(prompt).is_file():
             raise UserError(f"prompt {prompt} not found")
+
+
+def evaluate(args) -> dict:
+    check_prompts(args)
     sentences = read_sentences(args.sentences)
     out = Path(args.out)
     check_writable_folder(out, "--out")
@@ -103,9 +115,7 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", required=True, help="model folder (official layout) or hub repo")
-    parser.add_argument("--prompt", action="append", required=True, help="prompt wav (repeatable, with --prompt-text)")
-    parser.add_argument("--prompt-text", action="append", required=True, help="the prompt's transcript")
-    parser.add_argument("--sentences", required=True, help="text file, one sentence a line")
+    add_prompt_arguments(parser)
     parser.add_argument("--language", default="en", help="the sentences' language")
     parser.add_argument("--prompt-language", default="", help="the prompts' language (default: --language)")
     parser.add_argument("--out", required=True)
