@@ -221,8 +221,9 @@ class SamplingChanges:
     t2s_cfg: float | None = None  # classifier-free guidance scale
     s2a_cfg: float | None = None
     t2s_candidates: int | None = None  # T2S drafts, the aligner's best kept (maskvox.candidates)
+    t2s_candidate_judge: str | None = None  # what the aligner reads in each draft: ids or audio
 
-    def given(self) -> dict[str, float | int]:
+    def given(self) -> dict[str, float | int | str]:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(SamplingChanges)
                 if getattr(self, f.name) is not None}
 
@@ -245,7 +246,7 @@ class SamplingDefaults(SamplingChanges):
     # Put over the `high` preset alone (the demo's: four T2S drafts, the aligner's best kept).
     high: SamplingChanges | None = None
 
-    def changes(self, preset: str, t2s_steps: int) -> dict[str, float | int]:
+    def changes(self, preset: str, t2s_steps: int) -> dict[str, float | int | str]:
         """What this puts over the named preset `preset`, whose T2S takes `t2s_steps` steps."""
         changes = self.given()
         own = {"default": self.default, "fast": self.fast, "high": self.high}.get(preset)

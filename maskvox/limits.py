@@ -57,6 +57,7 @@ MAX_SERVE_BATCH_WAIT_MS = 1_000  # how long the first request of a batch may wai
 # -- decoding presets -----------------------------------------------------------------------------
 MAX_STEPS = 500  # per stage; the reference uses 25 (high: 50)
 MAX_CANDIDATES = 8  # T2S drafts of a clone (maskvox.candidates): each costs a T2S pass
+CANDIDATE_JUDGES = ("ids", "audio")  # what the aligner reads in each draft (maskvox.candidates)
 PRESET_RANGES = {  # field -> (low, high), both allowed
     "t2s_cfg": (0.0, 20.0), "s2a_cfg": (0.0, 20.0), "rescale_cfg": (0.0, 1.0),
     "t2s_temperature": (0.0, 10.0), "s2a_temperature": (0.0, 10.0), "top_k_ratio": (0.0, 1.0),
@@ -157,6 +158,9 @@ def check_preset_values(preset) -> None:
     drafts = preset.t2s_candidates
     if isinstance(drafts, bool) or not isinstance(drafts, int) or not 1 <= drafts <= MAX_CANDIDATES:
         raise ConfigError(f"preset: t2s_candidates must be a whole number from 1 to {MAX_CANDIDATES}, got {drafts}")
+    if preset.t2s_candidate_judge not in CANDIDATE_JUDGES:
+        raise ConfigError(f"preset: t2s_candidate_judge must be one of {', '.join(CANDIDATE_JUDGES)}, "
+                          f"got {preset.t2s_candidate_judge!r}")
     for name, (low, high) in PRESET_RANGES.items():
         try:
             check_range(getattr(preset, name), low, high, f"preset: {name}")

@@ -287,7 +287,7 @@ class Synthesizer:
                         known: torch.Tensor | None = None, known_semantic: torch.Tensor | None = None,
                         known_codes: torch.Tensor | None = None, spent: dict[str, float] | None = None,
                         prompt_owners: list[torch.Tensor | None] | None = None,
-                        frame_owners: list[torch.Tensor] | None = None):
+                        frame_owners: list[torch.Tensor] | None = None, decoded: list[np.ndarray] | None = None):
         """T2S, then S2A (layer 1, then the rest), for a batch: the target semantic ids (T_b,)
         and acoustic ids (T_b, 12) of each item, given its phones (prompt's + target's), its
         prompt's semantic (P_s,) and acoustic (P_a, 12) ids (may be empty) and its length.
@@ -295,49 +295,66 @@ class Synthesizer:
         fix some target frames (speech editing). A T2S or S2A with alignment help is given frame
         phones when `prompt_owners` is given (each item's prompt phone count and frame owners:
         `PreparedPrompt`), or `frame_owners`, each item's owners over its prompt and target frames
-        whole (an edit window's, `maskvox.edit_phones`). Seconds per stage are added to `spent`."""
+        whole (an edit window's, `maskvox.edit_phones`). Seconds per stage are added to `spent`.
+        Clones whose drafts were judged by their audio (`t2s_candidate_judge: audio`) put the kept
+        drafts' audio in `decoded` when it is given (else it stays empty): no need to decode again."""
+        from .candidates import best_drafts, check_candidates_supported, draft_generators
+
         preset, mode = self.preset, self.mode
         plans = None  # each item's frame owners over its prompt's semantic ids and its target
+        # Drafts for clones (prompt phones known), not edits (known frames) or reference sampling.
+        cloning = prompt_owners is not None and known is None and generators is not None
+        drafts = preset.t2s_candidates if cloning else 1
+        if drafts > 1:
+            check_candidates_supported(self.aligner is not None, hasattr(self.tokenizer.semantic_codec, "decode_ids"))
+            item_generators, generators = generators, draft_generators(generators, drafts)
         # Each stage releases its model at its end (low memory; loading counts in the stage's time).
         with self.clock("t2s", spent), autocast(self.device, self.dtype), self.models.stage("t2s"):
             if frame_owners is not None and self.aligned_phones:
                 plans = frame_owners
             elif prompt_owners is not None and self.aligned_phones:
                 plans = frame_plans(self.t2s.frame_phones, phones, prompt_owners, prompt_semantic, frames)
-            # Drafts for clones (prompt phones known), not edits (known frames) or reference sampling.
-            cloning = prompt_owners is not None and known is None and generators is not None
-            drafts = preset.t2s_candidates if cloning else 1
-            if drafts > 1:
-                semantic = self._best_of_drafts(drafts, phones, prompt_semantic, frames, generators, plans,
-                                                [count for count, _ in prompt_owners])
+            if drafts > 1:  # every item's drafts in one batch, item by item
+                semantic = self.t2s.generate(repeat(phones, drafts), repeat(prompt_semantic, drafts),
+                                             repeat(frames, drafts), preset.t2s_steps, preset.sampler("t2s", mode.name),
+                                             generators, None, None, repeat(plans, drafts))
             else:
                 semantic = self.t2s.generate(phones, prompt_semantic, frames, preset.t2s_steps,
                                              preset.sampler("t2s", mode.name), generators, known, known_semantic,
                                              plans)
+        targets = [] if drafts == 1 else [item[count:].tolist() for item, (count, _) in zip(phones, prompt_owners)]
+        if drafts > 1 and preset.t2s_candidate_judge == "ids":
+            semantic = best_drafts(semantic, drafts, self.aligner, self.tokenizer.semantic_codec, targets)
+            generators, drafts = item_generators, 1
         said = None
         if frame_owners is not None and self.s2a_aligned_phones:
             said = (phones, frame_owners)
         elif prompt_owners is not None and self.s2a_aligned_phones:
             said = (phones, plans if plans is not None else prompt_owners)
+        if drafts > 1:  # judged by their audio: S2A and the decoder on every draft
+            prompt_semantic, prompt_acoustic = repeat(prompt_semantic, drafts), repeat(prompt_acoustic, drafts)
+            said = None if said is None else (repeat(said[0], drafts), repeat(said[1], drafts))
         codes = self.generate_acoustic(semantic, prompt_semantic, prompt_acoustic, generators, known, known_codes,
                                        spent, said)
+        if drafts > 1:
+            return self._keep_best_heard(semantic, codes, drafts, targets, spent, decoded)
         return semantic, codes
 
-    def _best_of_drafts(self, drafts: int, phones, prompt_semantic, frames, generators, plans, prompt_phones):
-        """T2S's `drafts` samples of each item in one batch; each item's best (maskvox.candidates).
-        `prompt_phones`: how many of each item's phones are its prompt's."""
-        from .candidates import best_drafts, check_candidates_supported, draft_generators
+    def _keep_best_heard(self, semantic: list[torch.Tensor], codes: list[torch.Tensor], drafts: int,
+                         targets: list[list[int]], spent: dict[str, float] | None, decoded: list | None):
+        """Every draft (B * drafts, item by item) decoded, its audio's semantic features read by the
+        aligner; each item's best draft's ids, codes and (into `decoded`) audio."""
+        from .audio import resample
+        from .candidates import best_of_each, heard_score
 
-        codec = self.tokenizer.semantic_codec
-        check_candidates_supported(self.aligner is not None, hasattr(codec, "decode_ids"))
-
-        def repeat(values):
-            return None if values is None else [value for value in values for _ in range(drafts)]
-        semantic = self.t2s.generate(repeat(phones), repeat(prompt_semantic), repeat(frames), self.preset.t2s_steps,
-                                     self.preset.sampler("t2s", self.mode.name), draft_generators(generators, drafts),
-                                     None, None, repeat(plans))
-        targets = [item[count:].tolist() for item, count in zip(phones, prompt_phones)]
-        return best_drafts(semantic, drafts, self.aligner, codec, targets)
+        audio = [self.decode(ids, spent) for ids in codes]
+        with self.clock("judge", spent):
+            scores = [heard_score(self.aligner, self.semantic_tokens(resample(wav, 24000, 16000))[0],
+                                  targets[index // drafts]) for index, wav in enumerate(audio)]
+        kept = best_of_each(scores, drafts)
+        if decoded is not None:
+            decoded.extend(audio[index] for index in kept)
+        return [semantic[index] for index in kept], [codes[index] for index in kept]
 
     def generate_acoustic(self, semantic: list[torch.Tensor], prompt_semantic: list[torch.Tensor],
                           prompt_acoustic: list[torch.Tensor], generators=None, known: torch.Tensor | None = None,
@@ -389,13 +406,14 @@ class Synthesizer:
         prompt's tokens; fills in each piece's outputs and returns the seconds spent per stage."""
         spent: dict[str, float] = {}
         generators = self.mode.generators([job.seed for job in batch], self.device, self._skip_reference_draws)
+        decoded = []  # the clones' audio when the drafts were judged by it
         semantic, codes = self.generate_tokens(
             [job.phones for job in batch], [prompt.semantic for prompt in prompts],
             [prompt.acoustic for prompt in prompts], [job.frames for job in batch], generators, spent=spent,
-            prompt_owners=[(len(prompt.phones), prompt.frame_owners) for prompt in prompts],
+            prompt_owners=[(len(prompt.phones), prompt.frame_owners) for prompt in prompts], decoded=decoded,
         )
-        for job, job_semantic, job_codes in zip(batch, semantic, codes):
-            job.audio = self.decode(job_codes, spent)
+        for index, (job, job_semantic, job_codes) in enumerate(zip(batch, semantic, codes)):
+            job.audio = decoded[index] if decoded else self.decode(job_codes, spent)
             job.semantic, job.codes = job_semantic.cpu().numpy(), job_codes.cpu().numpy()
         return spent
 
@@ -541,3 +559,8 @@ def s2a_inputs(prompt_semantic: list[torch.Tensor], prompt_acoustic: list[torch.
         acoustic.append(prompt_a[start:acoustic_stop])
         kept.append((start, stop))
     return semantic, acoustic, kept
+
+
+def repeat(values: list | None, count: int) -> list | None:
+    """Each value `count` times in a row (an item's drafts side by side); None stays None."""
+    return None if values is None else [value for value in values for _ in range(count)]

@@ -28,6 +28,9 @@ class InferencePreset:
     top_k_ratio: float = 0.98
     # T2S drafts per item, the one the aligner reads best kept (maskvox.candidates; 1: none).
     t2s_candidates: int = 1
+    # What the aligner reads in each draft: "ids" (the drafts' semantic ids) or "audio" (each
+    # draft through S2A and the decoder, then the semantic encoder: S2A's mistakes count too).
+    t2s_candidate_judge: str = "ids"
 
     def __post_init__(self):
         check_preset_values(self)  # steps and ranges bounded (maskvox.limits)

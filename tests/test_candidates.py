@@ -116,6 +116,46 @@ def test_the_kept_draft_goes_on_to_s2a_and_draft_0_is_the_plain_clone(kmeans_mod
     assert np.array_equal(synth.clone_batch([request()])[0].audio, third.audio)  # same seed, same clone
 
 
+@pytest.mark.slow
+def test_drafts_judged_by_their_audio_are_each_made_whole_and_the_kept_one_s_audio_is_the_clone(kmeans_model,
+                                                                                               monkeypatch):
+    plain = Synthesizer.from_pretrained(kmeans_model, device="cpu", preset=PRESET).clone_batch([request()])[0]
+    judged = dataclasses.replace(PRESET, t2s_candidates=3, t2s_candidate_judge="audio")
+    synth = Synthesizer.from_pretrained(kmeans_model, device="cpu", preset=judged)
+    s2a_batches, decoded, heard = [], [], []
+    generate, decode, score = synth.s2a_full.generate, synth.decode, candidates.heard_score
+
+    def count_items(semantic, *args, **kwargs):
+        s2a_batches.append(len(semantic))
+        return generate(semantic, *args, **kwargs)
+
+    def keep_audio(codes, spent=None):
+        decoded.append(decode(codes, spent))
+        return decoded[-1]
+
+    def favour(draft):
+        def spy(aligner, features, phones):
+            heard.append(features)
+            assert features.shape[1] == TINY_SSL_HIDDEN and score(aligner, features, phones) <= 0
+            return 1.0 if (len(heard) - 1) % 3 == draft else 0.0
+        return spy
+
+    monkeypatch.setattr(synth.s2a_full, "generate", count_items)
+    monkeypatch.setattr(synth, "decode", keep_audio)
+    monkeypatch.setattr(candidates, "phone_score", lambda *args: pytest.fail("the ids are not judged"))
+    monkeypatch.setattr(candidates, "heard_score", favour(0))
+    first = synth.clone_batch([request()])[0]
+    assert s2a_batches == [3] and len(decoded) == 3 and len(heard) == 3  # every draft whole, none decoded again
+    assert np.array_equal(first.audio, plain.audio)  # draft 0 is the plain clone, S2A's draws included
+
+    decoded.clear()
+    monkeypatch.setattr(candidates, "heard_score", favour(2))
+    third = synth.clone_batch([request()])[0]
+    assert np.array_equal(third.audio, decoded[2]) and not np.array_equal(third.audio, plain.audio)
+    with pytest.raises(ConfigError, match="t2s_candidate_judge must be one of ids, audio"):
+        InferencePreset(t2s_candidate_judge="whisper")
+
+
 def test_a_model_without_an_aligner_or_k_means_codes_refuses_drafts_before_loading(tmp_path):
     folder = tiny_full_model_folder(tmp_path / "model", s2a_layers=4)
     with pytest.raises(UserError, match="t2s_candidates > 1 needs a model with an aligner"):
@@ -156,11 +196,15 @@ def test_the_draft_study_makes_every_draft_whole_scores_it_and_resumes(kmeans_mo
     make = draft_study.make_drafts
     monkeypatch.setattr(draft_study, "run_maskvox_eval", fake_eval)
     monkeypatch.setattr(draft_study, "make_drafts", lambda *args: made.append(args[3]) or make(*args))
+    # A preset that drafts itself: the study makes its drafts alone, or they would multiply.
+    monkeypatch.setattr(candidates, "best_drafts", lambda *args: pytest.fail("the preset's drafts were made"))
+    preset = tmp_path / "preset.json"
+    preset.write_text(json.dumps({**dataclasses.asdict(PRESET), "t2s_candidates": 3}))
     sentences = tmp_path / "sentences.txt"
     sentences.write_text("Hello there.\nGood day.\n")
     args = ["--model", str(kmeans_model), "--sentences", str(sentences), "--out", str(tmp_path / "out"),
             "--prompt", str(EXAMPLE_PROMPT), "--prompt-text", EXAMPLE_PROMPT_TEXT.read_text().strip(),
-            "--drafts", "2", "--asr", "whisper-base", "--quiet"]
+            "--preset", str(preset), "--drafts", "2", "--asr", "whisper-base", "--quiet"]
     assert draft_study.main(args) == 0
     wavs = sorted(p.name for p in (tmp_path / "out" / "prompt0" / "wavs").glob("*.wav"))
     assert wavs == ["s000_d0.wav", "s000_d1.wav", "s001_d0.wav", "s001_d1.wav"] and made == ["Hello there.", "Good day."]

@@ -230,6 +230,7 @@ def test_a_code_file_is_bounded_before_it_is_read(tmp_path, arrays, message, cap
     ({"t2s_temperature": float("nan")}, "t2s_temperature must be a finite number"),
     ({"top_k_ratio": 2.0}, "top_k_ratio must be between 0 and 1"),
     ({"t2s_candidates": 64}, "t2s_candidates must be a whole number from 1 to 8"),
+    ({"t2s_candidate_judge": "whisper"}, "t2s_candidate_judge must be one of ids, audio"),
 ])
 def test_preset_values_are_range_checked(scene, preset, message, capsys):
     path = scene.folder / "preset.json"

@@ -129,6 +129,14 @@ def test_a_model_folder_s_sampling_settings_go_over_the_named_presets_only(tmp_p
                            high=SamplingChanges(t2s_steps=40))
     assert own.changes("default", 25) == {"t2s_steps": 8, "t2s_cfg": 0.0, "t2s_candidates": 3}
     assert own.changes("fast", 8) == {} and own.changes("high", 50) == {"t2s_steps": 12}
+    # What judges the drafts, read back from the folder; an unknown judge fails before the weights load.
+    own = SamplingDefaults(default=SamplingChanges(t2s_candidates=3, t2s_candidate_judge="audio"))
+    write_model_folder(folder, {}, lambda cfg: setattr(cfg, "sampling", own))
+    assert load_model_config(folder).sampling.changes("default", 25) == {"t2s_candidates": 3,
+                                                                          "t2s_candidate_judge": "audio"}
+    write_model_folder(folder, {}, lambda cfg: setattr(cfg, "sampling", SamplingDefaults(t2s_candidate_judge="asr")))
+    with pytest.raises(ConfigError, match="t2s_candidate_judge must be one of ids, audio"):
+        Synthesizer.from_pretrained(folder, device="cpu")
     file = tmp_path / "mine.yaml"
     file.write_text("t2s_steps: 4\n")
     assert Synthesizer.from_pretrained(folder, preset=str(file), device="cpu").preset.t2s_temperature == 0.9

@@ -27,6 +27,7 @@ scorer). Resumable: drafts already written and scored are kept.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import sys
@@ -128,6 +129,8 @@ def draft_all(args, sentences: list[str], folders: list[Path]) -> None:
                 synth = Synthesizer.from_pretrained(args.model, preset=args.preset, device="cpu")
                 if synth.aligner is None or synth.t2s is None:
                     raise UserError(f"{args.model}: the study needs a model with an aligner (the demo's)")
+                # The study makes the drafts itself: the preset's own drafts would multiply them.
+                synth.preset = dataclasses.replace(synth.preset, t2s_candidates=1)
             torch.manual_seed(0)
             audios, scores = make_drafts(synth, prompt, prompt_text, sentences[n], args.language,
                                          args.seed + n, args.drafts)
