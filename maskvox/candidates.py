@@ -10,9 +10,9 @@ what the aligner reads:
 - `ids`: the centroids of each draft's semantic ids (the features a k-means semantic codec stands
   them for). T2S costs N times as much (in one batch); S2A and decoding run once, on the kept draft.
 - `audio`: the semantic features of each draft made whole (S2A, the decoder, then the semantic
-  encoder on its audio), so what S2A and the decoder get wrong counts too (the demo: 11.2 % WER
-  against 13.7 % from three drafts; recipes/demo/RESULTS.md). S2A, decoding and the encoder run
-  on every draft; the kept draft's audio is the clone's.
+  encoder on its audio), so what S2A and the decoder get wrong counts too (the demo, three
+  drafts: 13.4 % Whisper-base WER against 15.5 % with the ids judged; recipes/demo/RESULTS.md).
+  S2A, decoding and the encoder run on every draft; the kept draft's audio is the clone's.
 
 No ASR judges here: the aligner is the model's own (the one that edits), not the evaluation's
 Whisper. Draft 0 of an item uses the item's own generator, so N = 1 is the plain clone and a draft

@@ -243,7 +243,7 @@ class SamplingDefaults(SamplingChanges):
     # Put over the `fast` preset alone, after the settings above (the demo's fast T2S is as well
     # understood without guidance, which saves a quarter of its time).
     fast: SamplingChanges | None = None
-    # Put over the `high` preset alone (the demo's: four T2S drafts, the aligner's best kept).
+    # Put over the `high` preset alone (the demo's: six T2S drafts, each heard by the aligner).
     high: SamplingChanges | None = None
 
     def changes(self, preset: str, t2s_steps: int) -> dict[str, float | int | str]:
