@@ -217,3 +217,40 @@ def test_the_draft_study_makes_every_draft_whole_scores_it_and_resumes(kmeans_mo
     assert "| 2 | oracle |" in capsys.readouterr().out
     assert draft_study.main(args) == 0 and len(made) == 2  # a second run makes nothing again
     assert draft_study.main(args[:-5] + ["--drafts", "17", "--quiet"]) == 2
+
+
+@pytest.mark.slow
+def test_the_judge_study_reads_saved_drafts_once_and_gives_each_judge_s_pick(kmeans_model, tmp_path, monkeypatch,
+                                                                             capsys):
+    from maskvox.audio import write_audio
+    from recipes.demo import judge_study
+
+    study = tmp_path / "study" / "prompt0"
+    wers = [[0.5, 0.2, 3.0], [0.1, 0.4, 0.3]]
+    lines, items = [], []
+    for n, row in enumerate(wers):
+        for k, wer in enumerate(row):
+            write_audio(study / "wavs" / f"s{n:03d}_d{k}.wav", np.random.default_rng(k).normal(0, 0.1, 24000), 24000)
+            lines.append(f"s{n:03d}_d{k}|prompt text|prompt.wav|Hello there number {n}.\n")
+            items.append(json.dumps({"id": f"s{n:03d}_d{k}", "wer": wer, "similarity": 0.5}) + "\n")
+    (study / "meta.lst").write_text("".join(lines))
+    (study / "eval").mkdir()
+    (study / "eval" / "items.jsonl").write_text("".join(items))
+    calls = []
+
+    def favour(aligner, features, phones):  # judge 0 likes draft 2, judge 1 draft 1
+        assert features.shape[1] == TINY_SSL_HIDDEN and phones
+        calls.append(len(calls))
+        draft, judge = (calls[-1] // 2) % 3, calls[-1] % 2
+        return float(draft == (2 if judge == 0 else 1))
+
+    monkeypatch.setattr(candidates, "heard_score", favour)
+    args = ["--study", str(tmp_path / "study"), "--drafts", "3", "--judge", str(kmeans_model),
+            "--judge", str(kmeans_model), "--out", str(tmp_path / "judges.json")]
+    assert judge_study.main(args) == 0 and len(calls) == 12  # 6 drafts, 2 judges
+    figures = json.loads((tmp_path / "judges.json").read_text())["per_prompt"]["3"][0]
+    wer = {name: round(value["wer_capped"], 6) for name, value in figures.items()}
+    assert wer == {"first": 0.3, "whisper (ceiling)": 0.15, "judge 0": 0.65, "judge 1": 0.3}  # 3.0 counts as 1
+    assert f"| 3 | {kmeans_model} |" in capsys.readouterr().out
+    assert judge_study.main(args[:2] + ["--drafts", "4"] + args[4:]) == 2  # 3 drafts saved, not 4
+    assert judge_study.main(["--study", str(tmp_path / "nope"), "--judge", str(kmeans_model)]) == 2

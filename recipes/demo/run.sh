@@ -18,6 +18,7 @@
 #   2  duration  phone shards + duration predictor            -> exp/demo3/model/duration_model
 #   3  semantic  k-means codec over Whisper base block 4       -> exp/demo3/model/semantic_codec
 #   4a aligner   CTC phone head over the same features        -> exp/demo3/model/aligner
+#   4b judge     a stronger phone head, the drafts' judge (a candidate) -> exp/demo3/judge_model/aligner
 #   5  tokens    semantic ids (T2S), + acoustic ids (S2A)     -> data/tokens_demo3/{t2s_train,t2s_heldout,train}
 #   5a align     each T2S frame's phone, by the aligner       -> data/tokens_demo3/t2s_{train,heldout}_aligned
 #   6  t2s       T2S, told each frame's phone                 -> exp/demo3/model/t2s_model
@@ -34,7 +35,7 @@ tokens=${TOKENS:-data/tokens_demo3}
 python=${PYTHON:-python}
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
 
-# Stages 0a, 1a-1c and 4a (added after the others were numbered) run after 0, 1 and 4: order by ten times the number.
+# Stages 0a, 1a-1c, 4a and 4b (added after the others were numbered) run after 0, 1 and 4: order by ten times the number.
 order() {
   case "$1" in *a) echo $(( ${1%a} * 10 + 5 )) ;; *b) echo $(( ${1%b} * 10 + 7 )) ;; *c) echo $(( ${1%c} * 10 + 8 )) ;;
     *) echo $(( $1 * 10 )) ;; esac
@@ -107,6 +108,16 @@ fi
 if stage 4a; then say "4a: aligner"
   $python -m recipes.aligner.train --config recipes/aligner/configs/demo.yaml \
     --set data.train_manifest="$corpus/train.jsonl" --set export_dir="$model"
+fi
+if stage 4b; then say "4b: a stronger phone head, the drafts' judge (a candidate)"
+  # A folder of its own (the semantic features' config and statistics copied from stage 3's), so
+  # the shipped aligner stays until the candidate is scored on saved drafts.
+  judge=exp/demo3/judge_model
+  if [ ! -f "$judge/config.json" ]; then
+    mkdir -p "$judge" && cp "$model/config.json" "$judge/" && cp -r "$model/semantic_features" "$judge/"
+  fi
+  $python -m recipes.aligner.train --config recipes/aligner/configs/demo_judge.yaml \
+    --set data.train_manifest="$corpus/train.jsonl" --set export_dir="$judge"
 fi
 if stage 5; then say "5: token shards"
   # T2S needs semantic ids only: quantize the features stage 3 cached rather than run Whisper again.
