@@ -190,20 +190,26 @@ def study(args) -> dict:
     results = {"setup": {key: getattr(args, key) for key in ("model", "prompt", "sentences", "drafts", "seed", "preset")},
                "per_prompt": {str(count): rows for count, rows in table.items()}}
     write_json(out / "results.json", results)
-    print(format_table(table, args.prompt))
+    print(format_table(table, [Path(prompt).stem for prompt in args.prompt]))
     return results
 
 
-def format_table(table: dict[int, list[dict]], prompts: list[str]) -> str:
-    names = ["plain", *SCORERS, "oracle"]
-    lines = ["| drafts | pick | " + " | ".join(Path(p).stem for p in prompts) + " | mean (capped WER) | similarity |",
+def format_table(table: dict[int, list[dict]], prompts: list[str], names: list[str] | None = None,
+                 labels: dict[str, str] | None = None) -> str:
+    """Markdown: for each draft count, each pick's capped WER per prompt (`prompts` name the columns),
+    their mean and its similarity. `names`: the picks in order (the study's scorers by default);
+    `labels`: names to print instead."""
+    names = names or ["plain", *SCORERS, "oracle"]
+    labels = labels or {}
+    lines = ["| drafts | pick | " + " | ".join(prompts) + " | mean (capped WER) | similarity |",
              "|---|---|" + "---|" * (len(prompts) + 2)]
     for count, rows in table.items():
         for name in names:
             wers = [row[name]["wer_capped"] for row in rows]
             similarity = sum(row[name]["similarity"] for row in rows) / len(rows)
             cells = " | ".join(f"{100 * w:.1f} %" for w in wers)
-            lines.append(f"| {count} | {name} | {cells} | {100 * sum(wers) / len(wers):.1f} % | {similarity:.3f} |")
+            lines.append(f"| {count} | {labels.get(name, name)} | {cells} | {100 * sum(wers) / len(wers):.1f} % | "
+                         f"{similarity:.3f} |")
     return "\n".join(lines)
 
 

@@ -24,7 +24,7 @@ from maskvox.errors import UserError
 from maskvox.fileio import write_json
 
 from ..common.cli import exit_status
-from .draft_study import MAX_DRAFTS
+from .draft_study import MAX_DRAFTS, format_table
 
 
 def read_study(folder: Path, drafts: int) -> list[list[dict]]:
@@ -120,21 +120,10 @@ def study(args) -> dict:
                "per_prompt": {str(count): figures for count, figures in table.items()}}
     if args.out:
         write_json(Path(args.out), results)
-    print(format_table(table, [folder.name for folder in folders], args.judge))
+    names = ["first", *(f"judge {index}" for index in range(len(judges))), "whisper (ceiling)"]
+    print(format_table(table, [folder.name for folder in folders], names,
+                       {f"judge {index}": folder for index, folder in enumerate(args.judge)}))
     return results
-
-
-def format_table(table: dict[int, list[dict]], prompts: list[str], judges: list[str]) -> str:
-    lines = ["| drafts | pick | " + " | ".join(prompts) + " | mean (capped WER) | similarity |",
-             "|---|---|" + "---|" * (len(prompts) + 2)]
-    for count, per_prompt in table.items():
-        for name in per_prompt[0]:
-            wers = [figures[name]["wer_capped"] for figures in per_prompt]
-            similarity = sum(figures[name]["similarity"] for figures in per_prompt) / len(per_prompt)
-            label = judges[int(name.split()[1])] if name.startswith("judge") else name
-            cells = " | ".join(f"{100 * w:.1f} %" for w in wers)
-            lines.append(f"| {count} | {label} | {cells} | {100 * sum(wers) / len(wers):.1f} % | {similarity:.3f} |")
-    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
