@@ -253,4 +253,6 @@ def test_the_judge_study_reads_saved_drafts_once_and_gives_each_judge_s_pick(kme
     assert wer == {"first": 0.3, "whisper (ceiling)": 0.15, "judge 0": 0.65, "judge 1": 0.3}  # 3.0 counts as 1
     assert f"| 3 | {kmeans_model} |" in capsys.readouterr().out
     assert judge_study.main(args[:2] + ["--drafts", "4"] + args[4:]) == 2  # 3 drafts saved, not 4
+    unwritable = args[:-1] + [str(tmp_path / "judges.json" / "again.json")]  # under a file
+    assert judge_study.main(unwritable) == 2 and len(calls) == 12  # refused before any draft is read
     assert judge_study.main(["--study", str(tmp_path / "nope"), "--judge", str(kmeans_model)]) == 2

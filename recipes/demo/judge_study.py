@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 
 from maskvox.errors import UserError
-from maskvox.fileio import write_json
+from maskvox.fileio import check_writable_folder, write_json
 
 from ..common.cli import exit_status
 from .draft_study import MAX_DRAFTS, format_table
@@ -99,6 +99,8 @@ def study(args) -> dict:
 
     if not 1 <= args.drafts <= MAX_DRAFTS:
         raise UserError(f"--drafts must be 1 to {MAX_DRAFTS}, got {args.drafts}")
+    if args.out:
+        check_writable_folder(Path(args.out).parent, "--out")  # before the slow reading, not after it
     folders = sorted(Path(args.study).glob("prompt*"))
     if not folders:
         raise UserError(f"{args.study} holds no prompt folders of a draft study")
