@@ -168,6 +168,16 @@ def test_tiny_recipe_trains_resumes_and_exports_an_aligner(tmp_path, tiny_model,
     assert [span.word.key for span in alignment.words] == ["the", "dog", "ran", "home"]
     assert alignment.frames == len(features)
 
+    # A new run (a fresh machine) starts from the exported head: its first loss is the export's.
+    again = ["--config", str(TINY_CONFIG), "--quiet", "--set", f"data.train_manifest={manifest}",
+             "--set", f"data.feature_cache={exp / 'features'}", "--set", f"export_dir={tmp_path / 'again'}",
+             "--set", f"init_from={model}", "--set", "run.max_steps=10"]
+    shutil.copytree(tiny_model, tmp_path / "again")
+    assert train_main(again + ["--set", f"run.exp_dir={tmp_path / 'exp2'}"]) == 0
+    assert read_log(tmp_path / "exp2" / "log.jsonl")[0]["loss/ctc"] < 0.5 * losses[0]
+    # A head of other sizes is refused in one line.
+    assert train_main(again + ["--set", f"run.exp_dir={tmp_path / 'exp3'}", "--set", "model.hidden_size=16"]) == 2
+
 
 def test_recipe_errors_are_one_line(tmp_path, capsys):
     assert train_main(["--config", str(TINY_CONFIG), "--set", f"run.exp_dir={tmp_path}"]) == 2

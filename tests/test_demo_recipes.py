@@ -241,7 +241,7 @@ def test_prompt_eval_clones_each_sentence_from_each_prompt_and_resumes(tiny_full
     args = ["--model", str(tiny_full_model), "--sentences", str(sentences), "--out", str(tmp_path / "out"),
             "--prompt", str(EXAMPLE_PROMPT), "--prompt-text", PROMPT_TEXT,
             "--prompt", str(EXAMPLE_PROMPT), "--prompt-text", PROMPT_TEXT, "--asr", "whisper-base", "--quiet",
-            "--language", "de", "--prompt-language", "en"]
+            "--language", "de", "--prompt-language", "en", "--speed", "1.25"]
     assert prompt_eval.main(args) == 0
     wavs = sorted((tmp_path / "out").glob("prompt*/wavs/*.wav"))
     assert [w.relative_to(tmp_path / "out").as_posix() for w in wavs] == [
@@ -250,7 +250,7 @@ def test_prompt_eval_clones_each_sentence_from_each_prompt_and_resumes(tiny_full
     results = json.loads((tmp_path / "out" / "results.json").read_text())
     assert [row["wer_mean_per_utterance"] for row in results["prompts"]] == [0.25, 0.25]
     assert [row["wer_capped_mean"] for row in results["prompts"]] == [0.6, 0.6]  # the loop counts as 100 %
-    assert results["mean_of_prompts"]["wer_capped_mean"] == 0.6
+    assert results["mean_of_prompts"]["wer_capped_mean"] == 0.6 and results["setup"]["speed"] == 1.25
     table = capsys.readouterr().out
     assert "| 2 | 25.0 % | 60.0 % | 20.0 % | 0.700 |" in table and "| mean of prompts |  | 25.0 % | 60.0 % |" in table
     # A second run keeps the wavs it finds (a stopped evaluation resumes).
@@ -268,10 +268,28 @@ def test_prompt_eval_refuses_unpaired_prompts_and_bad_sentence_files(tmp_path, c
     assert main(base + ["--sentences", str(sentences), "--prompt-text", "a", "--prompt-text", "b"]) == 2
     assert main(base + ["--sentences", str(sentences), "--prompt-text", "a"]) == 2
     assert main(base + ["--sentences", str(tmp_path / "missing.txt"), "--prompt-text", "a"]) == 2
+    assert main(base + ["--sentences", str(tmp_path / "missing.txt"), "--prompt-text", "a", "--speed", "5"]) == 2
     errors = [line for line in capsys.readouterr().err.splitlines() if line]
-    assert len(errors) == 3 and all(line.startswith("error: ") for line in errors)
-    assert "in pairs" in errors[0] and "'|'" in errors[1] and "missing.txt" in errors[2]
+    assert len(errors) == 4 and all(line.startswith("error: ") for line in errors)
+    assert "in pairs" in errors[0] and "'|'" in errors[1] and "missing.txt" in errors[2] and "--speed" in errors[3]
     assert not (tmp_path / "out").exists()
+
+
+def test_a_snapshot_takes_another_aligner_with_its_sizes(tmp_path):
+    from maskvox.checkpoint import OFFICIAL_FILES
+    from recipes.demo.milestone_eval import snapshot
+
+    demo = REPO / "maskvox" / "assets" / "demo"
+    export = tmp_path / "judge"  # what stage 4b exports: a wider head over the same features
+    (export / "aligner").mkdir(parents=True)
+    (export / OFFICIAL_FILES["aligner"]).write_bytes(b"judge weights")
+    config = json.loads((demo / "config.json").read_text())
+    config["maskvox"]["aligner"]["hidden_size"] = 384
+    (export / "config.json").write_text(json.dumps(config))
+    snapshot(demo, tmp_path / "copy", [f"aligner={export}"])
+    assert load_model_config(tmp_path / "copy").aligner.hidden_size == 384
+    assert (tmp_path / "copy" / OFFICIAL_FILES["aligner"]).read_bytes() == b"judge weights"
+    assert load_model_config(demo).aligner.hidden_size != 384  # the model itself is untouched
 
 
 def test_a_snapshot_with_another_decoder_keeps_the_models_vocoder(tmp_path):

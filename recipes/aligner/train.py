@@ -32,7 +32,7 @@ from tqdm import tqdm
 
 from maskvox.aligner import PhoneCTCHead, transcript_words
 from maskvox.audio import load_audio
-from maskvox.checkpoint import load_model_config, write_model_folder
+from maskvox.checkpoint import load_model_config, load_module, official_file, write_model_folder
 from maskvox.codecs.pretrained import load_semantic_features
 from maskvox.config import AlignerConfig, ModelConfig, save_config
 from maskvox.errors import TextError, UserError
@@ -70,6 +70,9 @@ class AlignerTrainConfig:
     # The model folder whose semantic features the head reads, and where it is written;
     # empty: <exp_dir>/export (the official features: w2v-BERT 2.0 layer 17).
     export_dir: str = ""
+    # A model folder whose aligner (of `model`'s sizes) the run starts from when it has no
+    # checkpoint of its own: a committed milestone, so a fresh machine goes on from it.
+    init_from: str = ""
 
 
 def export_folder(cfg: AlignerTrainConfig) -> str:
@@ -201,13 +204,23 @@ def load_training_data(cfg: AlignerTrainConfig, run: TrainingRun) -> AlignerBatc
                           cfg.data, seed)
 
 
+def new_head(cfg: AlignerTrainConfig, run: TrainingRun) -> PhoneCTCHead:
+    """The head to train: from `init_from`'s aligner when the run has no checkpoint to resume."""
+    model = PhoneCTCHead(cfg.model)
+    if cfg.init_from and not run.checkpoints():
+        load_module(model, official_file(cfg.init_from, "aligner"))
+        if run.is_main and not cfg.run.quiet:
+            print(f"starting from the aligner of {cfg.init_from}", file=sys.stderr)
+    return model
+
+
 def train(cfg: AlignerTrainConfig) -> TrainingRun:
     run = TrainingRun(cfg.run, full_config=cfg)
     data = load_training_data(cfg, run)
     cfg.model.feature_dim = data.feature_dim
     if run.is_main:  # again, now with the features' width
         save_config(cfg, run.exp_dir / "config.yaml")
-    model = PhoneCTCHead(cfg.model)
+    model = new_head(cfg, run)
     optimizer, scheduler = warmup_adamw(model.parameters(), cfg.optim)
     model, optimizer, scheduler = run.prepare(model, optimizer, scheduler)
     run.track_ema(model)

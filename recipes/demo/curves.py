@@ -31,6 +31,7 @@ PANELS = {
     "acoustic_decoder": ["gen/mel_written", "gen/mel_true", "heldout/mel_written", "heldout/mel_true"],
     "semantic_codec": ["codebook_perplexity"],
     "aligner": ["loss/ctc"],
+    "judge_picks": ["picked_wer_3", "shipped_wer_3", "picked_wer_6", "shipped_wer_6"],
     "t2s": ["train/accuracy", "heldout/accuracy"],
     "s2a": ["train/accuracy", "heldout/accuracy", "heldout/accuracy_layer1"],
     "duration": ["train/loss"],

@@ -84,6 +84,7 @@ class CloneJob:
     language: str
     prompt_language: str
     seed: int
+    speed: float = 1.0  # the speaking-rate factor on the predicted length (`maskvox clone --speed`)
 
 
 def clone_missing(jobs: list[CloneJob], model: str, preset: str, quiet: bool, quantize: str = "none") -> None:
@@ -97,7 +98,7 @@ def clone_missing(jobs: list[CloneJob], model: str, preset: str, quiet: bool, qu
     synthesizer = Synthesizer.from_pretrained(model, preset=preset, device="cpu", quantize=quantize)
     for job in tqdm(todo, desc="clones", disable=quiet):
         result = synthesizer.clone(job.prompt, job.prompt_text, job.text, language=job.language,
-                                   prompt_language=job.prompt_language, seed=job.seed)
+                                   prompt_language=job.prompt_language, speed=job.speed, seed=job.seed)
         write_audio(job.wav, result.audio, result.sample_rate)
 
 

@@ -55,7 +55,8 @@ def run_positions(runs: list[str]) -> dict:
 
 # Modules a candidate run exports apart from the main model folder (`--take`), with the
 # ModelConfig section that sizes each.
-TAKEN_SECTIONS = {"t2s": "t2s", "s2a_full": "s2a_full", "duration": "duration", "codec_decoder": "acoustic_codec"}
+TAKEN_SECTIONS = {"t2s": "t2s", "s2a_full": "s2a_full", "duration": "duration", "codec_decoder": "acoustic_codec",
+                  "aligner": "aligner"}
 
 
 def snapshot(model: Path, folder: Path, takes: list[str] = ()) -> None:

@@ -6,7 +6,7 @@
 
 Each sentence of `--sentences` (one a line; `egs/clone/sentences.txt` holds 20 written for this
 evaluation, so no model heard them) is cloned from each prompt at `--preset`, the predicted
-length, seed `--seed` + the sentence's number (0 for the first). `maskvox eval` (Whisper base by default,
+length (times 1 / `--speed`), seed `--seed` + the sentence's number (0 for the first). `maskvox eval` (Whisper base by default,
 resemblyzer) then scores the clones of each prompt: WER against the sentence and similarity to
 the prompt. Prompts come in pairs of `--prompt` and `--prompt-text`, repeated in order; each
 gets its own folder and row, and a last row gives the mean over prompts. Beside the plain mean,
@@ -62,13 +62,16 @@ def check_prompts(args) -> None:
 
 
 def evaluate(args) -> dict:
+    from maskvox.duration.control import LengthRequest
+
     check_prompts(args)
+    LengthRequest(speed=args.speed)  # refused here (0.5 to 2), not after the model has loaded
     sentences = read_sentences(args.sentences)
     out = Path(args.out)
     check_writable_folder(out, "--out")
     folders = [out / f"prompt{index}" for index in range(len(args.prompt))]
     jobs = [CloneJob(folder / "wavs" / f"s{n:03d}.wav", prompt, prompt_text, sentence, args.language,
-                     args.prompt_language or args.language, args.seed + n)
+                     args.prompt_language or args.language, args.seed + n, args.speed)
             for folder, prompt, prompt_text in zip(folders, args.prompt, args.prompt_text)
             for n, sentence in enumerate(sentences)]
     clone_missing(jobs, args.model, args.preset, args.quiet)
@@ -82,7 +85,7 @@ def evaluate(args) -> dict:
                      "wer_capped_mean": capped_wer(folder / "eval" / "items.jsonl", "wer"),
                      "wer_pooled": summary["wer_pooled"], "similarity_mean": summary["similarity_mean"]})
     setup = {"model": args.model, "sentences": args.sentences, "preset": args.preset, "seed": args.seed,
-             "asr": args.asr, "language": args.language}
+             "speed": args.speed, "asr": args.asr, "language": args.language}
     results = {"prompts": rows, "mean_of_prompts": mean_of_prompts(rows), "setup": setup}
     write_json(out / "results.json", results)
     print(format_table(rows, results["mean_of_prompts"]))
@@ -122,6 +125,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--asr", default=default_asr(), help="maskvox eval's ASR (default: Whisper base when installed)")
     parser.add_argument("--preset", default="default")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--speed", type=float, default=1.0,
+                        help="speaking-rate factor on every clone's predicted length (> 1: faster), as maskvox clone's")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
     return exit_status(lambda: evaluate(args))
