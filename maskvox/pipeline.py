@@ -276,11 +276,16 @@ class Synthesizer:
 
     def semantic_tokens(self, wav_16k: np.ndarray):
         """A 16 kHz recording -> its semantic features (T, D) float32 and semantic ids (T,)."""
-        with self.models.stage(*SEMANTIC_MODELS), autocast(self.device, self.dtype):  # only recordings read need them
-            features, _ = self.tokenizer.semantic_features([wav_16k])
-            features = features[0].float()
+        features = self.semantic_features(wav_16k)
+        with self.models.stage("semantic_codec"), autocast(self.device, self.dtype):
             semantic = self.tokenizer.semantic_codec.quantize(features[None])[0][0]
         return features, semantic.to(self.device)
+
+    def semantic_features(self, wav_16k: np.ndarray):
+        """A 16 kHz recording -> its semantic features (T, D) float32 (what the aligner reads)."""
+        with self.models.stage("semantic_features"), autocast(self.device, self.dtype):  # only recordings read need it
+            features, _ = self.tokenizer.semantic_features([wav_16k])
+        return features[0].float()
 
     def generate_tokens(self, phones: list[torch.Tensor], prompt_semantic: list[torch.Tensor],
                         prompt_acoustic: list[torch.Tensor], frames: list[int], generators=None,
@@ -349,7 +354,7 @@ class Synthesizer:
 
         audio = [self.decode(ids, spent) for ids in codes]
         with self.clock("judge", spent):
-            scores = [heard_score(self.aligner, self.semantic_tokens(resample(wav, 24000, 16000))[0],
+            scores = [heard_score(self.aligner, self.semantic_features(resample(wav, 24000, 16000)),
                                   targets[index // drafts]) for index, wav in enumerate(audio)]
         kept = best_of_each(scores, drafts)
         if decoded is not None:

@@ -97,7 +97,7 @@ def make_drafts(synth, prompt: str, prompt_text: str, sentence: str, language: s
     audios, scores = [], []
     for k in range(drafts):
         audio = synth.decode(codes[k])
-        features, _ = synth.semantic_tokens(resample(audio, 24000, 16000))
+        features = synth.semantic_features(resample(audio, 24000, 16000))
         centroids = codec.decode_ids(semantic[k][None].long())[0].float()
         score = {"ctc_ids": ctc_per_phone(synth.aligner, centroids, spoken),
                  "ctc_audio": ctc_per_phone(synth.aligner, features, spoken),
