@@ -236,6 +236,15 @@ def test_prompt_eval_clones_each_sentence_from_each_prompt_and_resumes(tiny_full
         return {"wer_mean_per_utterance": 0.25, "wer_pooled": 0.2, "similarity_mean": 0.7}
 
     monkeypatch.setattr(prompt_eval, "run_maskvox_eval", fake_eval)
+    from maskvox.pipeline import Synthesizer
+
+    speeds, clone = [], Synthesizer.clone
+
+    def clone_at(self, *args, **kwargs):  # the --speed of every clone
+        speeds.append(kwargs["speed"])
+        return clone(self, *args, **kwargs)
+
+    monkeypatch.setattr(Synthesizer, "clone", clone_at)
     sentences = tmp_path / "sentences.txt"
     sentences.write_text("Guten Tag.\n\nGuten Morgen.\n")
     args = ["--model", str(tiny_full_model), "--sentences", str(sentences), "--out", str(tmp_path / "out"),
@@ -251,6 +260,7 @@ def test_prompt_eval_clones_each_sentence_from_each_prompt_and_resumes(tiny_full
     assert [row["wer_mean_per_utterance"] for row in results["prompts"]] == [0.25, 0.25]
     assert [row["wer_capped_mean"] for row in results["prompts"]] == [0.6, 0.6]  # the loop counts as 100 %
     assert results["mean_of_prompts"]["wer_capped_mean"] == 0.6 and results["setup"]["speed"] == 1.25
+    assert speeds == [1.25] * 4
     table = capsys.readouterr().out
     assert "| 2 | 25.0 % | 60.0 % | 20.0 % | 0.700 |" in table and "| mean of prompts |  | 25.0 % | 60.0 % |" in table
     # A second run keeps the wavs it finds (a stopped evaluation resumes).
