@@ -52,16 +52,17 @@ def read_study(folder: Path, drafts: int) -> list[list[dict]]:
 
 
 def load_judges(folders: list[str]):
-    """Each folder's aligner, and the semantic feature extractor they all read (the first's)."""
+    """Each folder's aligner, and the reader of the semantic features they all read (the first's)."""
     from maskvox.aligner import Aligner
     from maskvox.checkpoint import load_model_config
-    from maskvox.codecs.pretrained import load_semantic_features
+
+    from ..aligner.evaluate import FeatureReader
 
     configs = [load_model_config(folder) for folder in folders]
     if any(cfg.semantic_features != configs[0].semantic_features for cfg in configs):
         raise UserError("every --judge must read the same semantic features")
     judges = [Aligner.from_pretrained(folder, "cpu", model_cfg=cfg) for folder, cfg in zip(folders, configs)]
-    return judges, load_semantic_features(configs[0].semantic_features, folders[0], "cpu")
+    return judges, FeatureReader(folders[0], "cpu")
 
 
 def judge_scores(rows: list[list[dict]], judges, features_of, phones_of) -> None:
@@ -91,10 +92,8 @@ def picks(rows: list[list[dict]], count: int, judges: int) -> dict[str, dict]:
 
 
 def study(args) -> dict:
-    import numpy as np
     import torch
 
-    from maskvox.audio import read_audio, resample
     from maskvox.request import RequestReader
 
     if not 1 <= args.drafts <= MAX_DRAFTS:
@@ -105,17 +104,11 @@ def study(args) -> dict:
     if not folders:
         raise UserError(f"{args.study} holds no prompt folders of a draft study")
     rows = [read_study(folder, args.drafts) for folder in folders]
-    judges, extractor = load_judges(args.judge)
+    judges, features_of = load_judges(args.judge)
     reader = RequestReader()
-
-    def features_of(path: Path) -> torch.Tensor:
-        audio, rate = read_audio(path)
-        with torch.inference_mode():
-            features, _ = extractor([resample(audio.mean(1), rate, 16000).astype(np.float32)])
-        return features[0].float()
-
-    for prompt_rows in rows:
-        judge_scores(prompt_rows, judges, features_of, lambda text: reader.phones(text, args.language))
+    with torch.inference_mode():
+        for prompt_rows in rows:
+            judge_scores(prompt_rows, judges, features_of, lambda text: reader.phones(text, args.language))
     counts = [n for n in (1, 2, 3, 4, 6, 8, 16) if n <= args.drafts]
     table = {count: [picks(prompt_rows, count, len(judges)) for prompt_rows in rows] for count in counts}
     results = {"setup": {"study": args.study, "drafts": args.drafts, "judges": args.judge},
